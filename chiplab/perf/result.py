@@ -1,0 +1,131 @@
+"""The objects a performance model returns: one :class:`LayerEstimate` per IR node
+and an :class:`Estimate` with totals, convertible to pandas and JSON.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Bound(str, Enum):
+    """What limits a layer's time."""
+
+    COMPUTE = "compute"      # the matrix array / tensor cores are the bottleneck
+    VECTOR = "vector"        # the vector unit / CUDA cores (non-matrix op)
+    SRAM = "sram"            # on-chip buffer bandwidth
+    DRAM = "dram"            # off-chip memory bandwidth
+    HOST = "host"            # host link (PCIe) transfer
+    NOC = "noc"              # network-on-chip between cores
+    LAUNCH = "launch"        # kernel launch / dispatch overhead
+    HW_BLOCK = "hw_block"    # a fixed-function block's own pipeline
+    NONE = "none"            # zero-cost view op
+
+
+@dataclass
+class LayerEstimate:
+    name: str                 # the user's module path when known (Node.label), else the node name
+    node: str                 # IR node name
+    op: str                   # OpKind value
+    macs: int
+    cycles: float             # in the chip's clock
+    latency_s: float
+    energy_j: float           # dynamic energy of this layer (static energy is added in the totals)
+    bound: Bound
+    utilization: float        # achieved / peak MACs of the matrix unit over this layer (0 for non-matrix ops)
+    unit: str = "array"       # which unit ran it: array, vector, host, hw_block, ...
+    dram_bytes: float = 0.0
+    sram_bytes: float = 0.0
+    compute_cycles: float = 0.0   # stall-free compute cycles (SCALE-Sim's notion)
+    stall_cycles: float = 0.0
+    energy_breakdown: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["bound"] = self.bound.value
+        return d
+
+
+@dataclass
+class Estimate:
+    chip: str
+    workload: str
+    batch: int
+    precision: str
+    clock_hz: float
+    peak_macs_per_cycle: float
+    layers: list[LayerEstimate]
+    static_power_w: float = 0.0
+    notes: list[str] = field(default_factory=list)   # e.g. "TDP cap: clock lowered to 0.8 GHz"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # --- totals ---
+    @property
+    def cycles(self) -> float:
+        return sum(l.cycles for l in self.layers)
+
+    @property
+    def latency_s(self) -> float:
+        return sum(l.latency_s for l in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(l.macs for l in self.layers)
+
+    @property
+    def dynamic_energy_j(self) -> float:
+        return sum(l.energy_j for l in self.layers)
+
+    @property
+    def energy_j(self) -> float:
+        """Energy of one run of the workload (the whole batch): dynamic + static × latency."""
+        return self.dynamic_energy_j + self.static_power_w * self.latency_s
+
+    @property
+    def utilization(self) -> float:
+        """Achieved over peak MACs for the whole run (vendors' 'efficiency')."""
+        peak = self.peak_macs_per_cycle * self.clock_hz * self.latency_s
+        return self.macs / peak if peak > 0 else 0.0
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Inferences (samples) per second."""
+        return self.batch / self.latency_s if self.latency_s > 0 else float("inf")
+
+    @property
+    def power_w(self) -> float:
+        return self.energy_j / self.latency_s if self.latency_s > 0 else 0.0
+
+    @property
+    def energy_per_inference_j(self) -> float:
+        return self.energy_j / self.batch
+
+    def total(self) -> dict[str, Any]:
+        return {"cycles": self.cycles, "latency_s": self.latency_s, "energy_j": self.energy_j,
+                "macs": self.macs, "flops": 2 * self.macs, "utilization": self.utilization,
+                "throughput_per_s": self.throughput_per_s, "power_w": self.power_w,
+                "energy_per_inference_j": self.energy_per_inference_j,
+                "dynamic_energy_j": self.dynamic_energy_j, "static_power_w": self.static_power_w}
+
+    def bound_summary(self) -> dict[str, float]:
+        """Share of total latency spent in layers limited by each bound."""
+        out: dict[str, float] = {}
+        for l in self.layers:
+            out[l.bound.value] = out.get(l.bound.value, 0.0) + l.latency_s
+        t = self.latency_s or 1.0
+        return {k: v / t for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame([l.row() for l in self.layers])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chip": self.chip, "workload": self.workload, "batch": self.batch, "precision": self.precision,
+                "clock_hz": self.clock_hz, "notes": self.notes, "meta": self.meta,
+                "layers": [l.row() for l in self.layers], "total": self.total()}
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps(self.to_dict(), default=str, **kw)
