@@ -73,12 +73,17 @@ def parse_quantity(value: object, dimension: str, field: str = "value") -> float
     if unit not in table:
         other = [d for d, t in DIMENSIONS.items() if unit in t]
         hint = f" ({unit!r} is a unit of {other[0]})" if other else ""
-        raise UnitError(f"{field}: wrong unit {unit!r} for {dimension}{hint}; use one of {', '.join(sorted(table)[:8])}, ...")
+        raise UnitError(f"{field}: wrong unit {unit!r} for {dimension}{hint}; use e.g. {_COMMON[dimension]}")
     return number * table[unit]
 
 
+_COMMON = {"frequency": "MHz, GHz", "time": "ns, us, ms, s", "energy": "fJ, pJ, nJ", "power": "mW, W",
+           "bytes": "B, kB, KiB, MB, MiB, GB, GiB", "bandwidth": "MB/s, GB/s, TB/s, GiB/s",
+           "bytes_per_cycle": "B/cycle, bit/cycle", "area": "mm2", "money": "USD, kUSD", "rate": "GOPS, TOPS, TFLOPS"}
+
+
 def _example(dimension: str) -> str:
-    return {"frequency": "GHz", "time": "us", "energy": "pJ", "power": "W", "bytes": "KiB",
+    return {"frequency": "MHz", "time": "us", "energy": "pJ", "power": "W", "bytes": "KiB",
             "bandwidth": "GB/s", "bytes_per_cycle": "B/cycle", "area": "mm2", "money": "USD",
             "rate": "TOPS"}[dimension]
 

@@ -1,0 +1,49 @@
+"""Systolic "Many-MAC" arrays (TPU-style): the structure a chip file describes."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from chiplab.hw.arch.base import ArchBase, _check_rates
+from chiplab.hw.quantity import Bytes, BytesPerCycle
+
+
+class SystolicArch(ArchBase):
+    """A rows × cols array of MACs ("Many-MAC", TPU-style) with three SRAMs.
+
+    ``macs_per_pe`` gives MACs per PE per cycle for each supported precision (1 for
+    a plain 8-bit array). SRAM bandwidths are per buffer, in bytes per cycle; when
+    omitted, a buffer is assumed to feed the array edge at full rate.
+    """
+
+    kind: Literal["systolic"] = "systolic"
+    rows: int = Field(gt=0)
+    cols: int = Field(gt=0)
+    dataflow: Literal["os", "ws", "is"]
+    macs_per_pe: dict[str, float] = Field(default_factory=lambda: {"int8": 1.0})
+    ifmap_sram: Bytes
+    filter_sram: Bytes
+    ofmap_sram: Bytes
+    ifmap_sram_bandwidth: BytesPerCycle | None = None
+    filter_sram_bandwidth: BytesPerCycle | None = None
+    ofmap_sram_bandwidth: BytesPerCycle | None = None
+    double_buffered: bool = True
+    accumulator_bytes: int = Field(default=4, gt=0)   # psum width in the ofmap buffer
+
+    @field_validator("macs_per_pe")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_rates(v, "macs_per_pe")
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return tuple(self.macs_per_pe)
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+    def peak_macs_per_cycle(self, precision: str) -> float:
+        self.require(precision)
+        return self.pes * self.macs_per_pe[precision]
