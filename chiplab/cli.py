@@ -1,0 +1,174 @@
+"""The ``chiplab`` command line (typer + rich).
+
+Every user-facing failure (bad chip file, unknown workload, unsupported op,
+missing capability) ends as one line on stderr and exit code 2; set
+``CHIPLAB_DEBUG=1`` to see the traceback instead.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="chiplab: try a model on an AI chip before buying one.")
+out = Console()
+err = Console(stderr=True)
+
+# Chips compared when `chiplab compare` is given none: one of each class that is present.
+DEFAULT_CHIPS = ("tpu-v1", "systolic-128", "systolic-32", "eyeriss", "a100-sxm4-40gb", "h100-sxm", "t4", "vck5000-dpu",
+                 "goya", "tesla-d1", "host")
+
+
+def _fail(e: BaseException) -> None:
+    if os.environ.get("CHIPLAB_DEBUG"):
+        raise e
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _estimate(model: str, chip: str, batch: int, precision: Optional[str], seq_len: Optional[int], compat: str):
+    from chiplab.perf.estimate import estimate
+
+    return estimate(model, chip, batch=batch, precision=precision, seq_len=seq_len, compat=compat)  # type: ignore[arg-type]
+
+
+@app.command("estimate")
+def estimate_cmd(
+    model: str = typer.Argument(..., help="built-in workload (resnet50, bert-base, ...), file.py:factory, .onnx or SCALE-Sim .csv"),
+    chip: str = typer.Option("tpu-v1", "--chip", "-c", help="preset name, chip .yaml or SCALE-Sim .cfg"),
+    batch: int = typer.Option(1, "--batch", "-b", min=1),
+    precision: Optional[str] = typer.Option(None, "--precision", "-p", help="int8|fp8|bf16|fp16|fp32 (default: the chip's native)"),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="sequence length for transformer workloads"),
+    compat: str = typer.Option("default", "--compat", help="default | scalesim (SCALE-Sim v3's cycle conventions)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="also write per-layer rows to this CSV"),
+    show_all: bool = typer.Option(False, "--all", help="show every layer, not only the slowest 20"),
+) -> None:
+    """Per-layer and whole-model latency, energy and utilization of MODEL on CHIP."""
+    if compat not in ("default", "scalesim"):
+        _fail(ValueError(f"--compat: expected 'default' or 'scalesim', got {compat!r}"))
+    try:
+        est = _estimate(model, chip, batch, precision, seq_len, compat)
+        if csv is not None:
+            est.to_dataframe().to_csv(csv, index=False)
+    except (ValueError, KeyError, FileNotFoundError, NotImplementedError, ImportError, TypeError, RuntimeError) as e:
+        _fail(e)
+        return
+    if as_json:
+        sys.stdout.write(est.to_json() + "\n")
+        return
+    from chiplab.report.tables import layer_table
+
+    out.print(layer_table(est, top=None if show_all else 20))
+    for n in est.notes:
+        out.print(f"[yellow]note:[/] {n}")
+
+
+@app.command("compare")
+def compare_cmd(
+    model: str = typer.Argument("resnet50", help="workload to compare the chips on"),
+    chips: Optional[str] = typer.Option(None, "--chips", help="comma-separated chips (default: one of each class)"),
+    batch: int = typer.Option(1, "--batch", "-b", min=1),
+    precision: Optional[str] = typer.Option(None, "--precision", "-p", help="force one precision on every chip"),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="write the comparison to this CSV"),
+) -> None:
+    """Chips side by side on one workload: latency, throughput, utilization, energy per inference."""
+    from rich.progress import Progress
+
+    from chiplab.hw import list_presets
+    from chiplab.report.tables import compare_rows, compare_table
+
+    names = [c.strip() for c in chips.split(",") if c.strip()] if chips else \
+        [c for c in DEFAULT_CHIPS if c in list_presets() or c == "host"]
+    try:
+        from chiplab.capture.workloads import load_graph
+
+        graph = load_graph(model, batch=batch, seq_len=seq_len)   # capture once, estimate on every chip
+    except (ValueError, KeyError, FileNotFoundError, ImportError, TypeError, RuntimeError) as e:
+        _fail(e)
+        return
+    ests, skipped = [], []
+    with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
+        task = prog.add_task("estimating", total=len(names))
+        for name in names:
+            prog.update(task, description=f"estimating on {name}")
+            try:
+                ests.append(_estimate(graph, name, batch, precision, seq_len, "default"))
+            except (ValueError, KeyError, FileNotFoundError, NotImplementedError) as e:
+                if chips:   # the user named this chip: fail loudly
+                    _fail(e)
+                skipped.append(f"{name}: {str(e).splitlines()[0]}")
+            prog.advance(task)
+    rows = compare_rows(ests)
+    if csv is not None:
+        import pandas as pd
+
+        pd.DataFrame(rows).to_csv(csv, index=False)
+    if as_json:
+        sys.stdout.write(json.dumps({"workload": model, "batch": batch, "chips": rows, "skipped": skipped}) + "\n")
+        return
+    out.print(compare_table(ests))
+    for s in skipped:
+        out.print(f"[yellow]skipped[/] {s}")
+
+
+@app.command("presets")
+def presets_cmd() -> None:
+    """List the chip presets shipped with chiplab."""
+    from chiplab.hw import list_presets, load_chip
+
+    for name in list_presets():
+        try:
+            c = load_chip(name)
+            out.print(f"{name:18s} {c.arch.kind:12s} {c.description}", highlight=False)
+        except ValueError as e:
+            out.print(f"{name:18s} [red]invalid:[/] {e}")
+
+
+@app.command("workloads")
+def workloads_cmd() -> None:
+    """List the built-in workloads."""
+    try:
+        from chiplab.capture.workloads import list_workloads
+    except ImportError as e:
+        _fail(e)
+        return
+    for name, desc in list_workloads().items():
+        out.print(f"{name:14s} {desc}", highlight=False)
+
+
+def _register_optional() -> None:
+    """Commands whose implementation lives with their subsystem."""
+    for module, names in (("chiplab.emu.cli", (("run", "run_cmd"), ("debug", "debug_cmd"))),
+                          ("chiplab.measure.cli", (("measure", "measure_cmd"), ("calibrate", "calibrate_cmd")))):
+        try:
+            mod = __import__(module, fromlist=["_"])
+        except ImportError:
+            continue
+        for cmd, fn in names:
+            if hasattr(mod, fn):
+                app.command(cmd)(getattr(mod, fn))
+
+
+_register_optional()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Human-facing tables (rich) and machine-facing rows (dicts for CSV/JSON/pandas)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.table import Table
+
+from chiplab.perf.result import Estimate
+from chiplab.units import fmt_si
+
+
+def layer_table(est: Estimate, top: int | None = 20) -> Table:
+    """Per-layer table; with ``top`` only the slowest layers, in graph order."""
+    t = Table(title=f"{est.workload} on {est.chip} (batch {est.batch}, {est.precision})", title_justify="left")
+    for col, just in (("layer", "left"), ("op", "left"), ("MACs", "right"), ("cycles", "right"), ("latency", "right"),
+                      ("energy", "right"), ("util", "right"), ("bound", "left")):
+        t.add_column(col, justify=just)
+    rows = est.layers
+    hidden = 0
+    if top is not None and len(rows) > top:
+        keep = set(id(r) for r in sorted(rows, key=lambda r: -r.latency_s)[:top])
+        hidden = len(rows) - top
+        rows = [r for r in rows if id(r) in keep]
+    for r in rows:
+        t.add_row(r.name, r.op, f"{r.macs:,}", f"{r.cycles:,.0f}", fmt_si(r.latency_s, "s"), fmt_si(r.energy_j, "J"),
+                  f"{r.utilization:.0%}" if r.macs else "", r.bound.value)
+    if hidden:
+        t.caption = f"{hidden} faster layers hidden (use --all)"
+    tot = est.total()
+    t.add_section()
+    t.add_row("TOTAL", "", f"{tot['macs']:,}", f"{tot['cycles']:,.0f}", fmt_si(tot["latency_s"], "s"),
+              fmt_si(tot["energy_j"], "J"), f"{tot['utilization']:.0%}", _bounds(est))
+    return t
+
+
+def _bounds(est: Estimate) -> str:
+    return ", ".join(f"{k} {v:.0%}" for k, v in list(est.bound_summary().items())[:2])
+
+
+def compare_rows(ests: Sequence[Estimate]) -> list[dict[str, Any]]:
+    rows = []
+    for e in ests:
+        tot = e.total()
+        rows.append({"chip": e.chip, "workload": e.workload, "batch": e.batch, "precision": e.precision,
+                     "latency_s": tot["latency_s"], "throughput_per_s": tot["throughput_per_s"],
+                     "utilization": tot["utilization"], "energy_per_inference_j": tot["energy_per_inference_j"],
+                     "power_w": tot["power_w"], "top_bound": next(iter(e.bound_summary()), ""),
+                     "notes": "; ".join(e.notes)})
+    return rows
+
+
+def compare_table(ests: Sequence[Estimate]) -> Table:
+    if not ests:
+        return Table(title="no chips")
+    t = Table(title=f"{ests[0].workload}, batch {ests[0].batch}", title_justify="left")
+    for col, just in (("chip", "left"), ("precision", "left"), ("latency", "right"), ("throughput", "right"),
+                      ("utilization", "right"), ("energy / inference", "right"), ("power", "right"),
+                      ("mostly bound by", "left")):
+        t.add_column(col, justify=just)
+    for r in compare_rows(ests):
+        t.add_row(r["chip"], r["precision"], fmt_si(r["latency_s"], "s"), f"{r['throughput_per_s']:,.1f}/s",
+                  f"{r['utilization']:.1%}", fmt_si(r["energy_per_inference_j"], "J"), fmt_si(r["power_w"], "W"),
+                  r["top_bound"])
+    return t
