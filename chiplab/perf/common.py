@@ -1,0 +1,224 @@
+"""Pieces every architecture's performance model shares.
+
+* :func:`vector_layer` — non-matrix ops (ELEMENTWISE, NORM, SOFTMAX, POOL, REDUCE,
+  EMBEDDING, DATA_MOVEMENT) on the chip's vector unit, priced by a roofline:
+  ``time = max(vector_ops / lanes / f_vector, bytes_moved / bandwidth)``.
+* :func:`view_layer` — metadata-only ops (reshape, slice): zero cost, bound NONE.
+* :func:`hw_block_layer` — a fixed-function block captured as one HW_BLOCK node,
+  priced from ``node.attrs["cost"]`` (a :class:`chiplab.hwblock.HwCost` or its
+  fields as a dict), in the block's own clock.
+* :func:`host_transfer_layers` — graph inputs in and graph outputs out over the
+  host link (bound HOST).
+* :class:`Actions` and :func:`price` — count actions first (MACs, SRAM and DRAM
+  bytes, vector ops, host bytes), then price them with the chip's energy table.
+
+Every helper returns a :class:`~chiplab.perf.result.LayerEstimate` whose ``cycles``
+are in the *main* clock passed in (``clock_hz``), so rows of one estimate add up.
+Tensor sizes: floating-point tensors are counted at the estimate's precision
+(a model captured in fp32 but run in int8 moves 1 byte per element); integer and
+boolean tensors (indices, masks) keep their own width.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Iterable
+
+from chiplab.hw.spec import ChipSpec
+from chiplab.ir.graph import DTYPE_BYTES, Graph, Node, OpKind, Role, TensorSpec
+from chiplab.perf.result import Bound, LayerEstimate
+
+#: bytes per element of each compute precision
+PRECISION_BYTES: dict[str, float] = {"int4": 0.5, "int8": 1.0, "fp8": 1.0, "bf16": 2.0, "fp16": 2.0,
+                                     "tf32": 4.0, "fp32": 4.0}
+_FLOAT_DTYPES = {"float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2", "complex64"}
+
+
+def precision_bytes(precision: str) -> float:
+    """Bytes per element at ``precision`` (one-line error for unknown names)."""
+    try:
+        return PRECISION_BYTES[precision]
+    except KeyError:
+        raise ValueError(f"precision: unknown {precision!r} (known: {', '.join(PRECISION_BYTES)})") from None
+
+
+def tensor_bytes(t: TensorSpec, precision: str) -> float:
+    """Bytes of one tensor on the chip: floats at ``precision``, integers at their own width."""
+    if t.dtype in _FLOAT_DTYPES:
+        return t.numel * precision_bytes(precision)
+    return float(t.numel * DTYPE_BYTES[t.dtype])
+
+
+def node_bytes(node: Node, precision: str) -> tuple[float, float]:
+    """(bytes read, bytes written) by a non-matrix node.
+
+    An EMBEDDING reads only the gathered rows (as many bytes as its output) and the
+    indices, not its whole table; every other op reads all its inputs.
+    """
+    written = sum(tensor_bytes(t, precision) for t in node.outputs)
+    if node.op is OpKind.EMBEDDING:
+        idx = sum(tensor_bytes(t, precision) for t in node.inputs if t.role is not Role.WEIGHT)
+        return idx + written, written
+    return sum(tensor_bytes(t, precision) for t in node.inputs), written
+
+
+# --------------------------------------------------------------------------- energy
+@dataclass
+class Actions:
+    """Action counts of one layer, before pricing. Bytes are plain byte counts."""
+
+    macs: float = 0.0
+    sram_read: float = 0.0
+    sram_write: float = 0.0
+    dram_read: float = 0.0
+    dram_write: float = 0.0
+    vector_ops: float = 0.0
+    host_bytes: float = 0.0
+
+    def __add__(self, other: "Actions") -> "Actions":
+        return Actions(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    @property
+    def dram_bytes(self) -> float:
+        return self.dram_read + self.dram_write
+
+    @property
+    def sram_bytes(self) -> float:
+        return self.sram_read + self.sram_write
+
+
+def price(actions: Actions, chip: ChipSpec, precision: str) -> tuple[float, dict[str, float]]:
+    """Dynamic energy of ``actions`` with the chip's energy table: (joules, joules by action).
+
+    MAC energy is looked up only when the layer does MACs, so a chip without an
+    entry for ``precision`` can still price its vector and memory work.
+    """
+    e = chip.energy
+    br = {
+        "mac": actions.macs * e.mac_energy(precision, chip.name) if actions.macs else 0.0,
+        "sram_read": actions.sram_read * e.sram_read_per_byte,
+        "sram_write": actions.sram_write * e.sram_write_per_byte,
+        "dram_read": actions.dram_read * e.dram_read_per_byte,
+        "dram_write": actions.dram_write * e.dram_write_per_byte,
+        "vector": actions.vector_ops * e.vector_op,
+        "host_link": actions.host_bytes * e.host_link_per_byte,
+    }
+    br = {k: v for k, v in br.items() if v}
+    return sum(br.values()), br
+
+
+# --------------------------------------------------------------------------- rows
+def _row(node: Node, *, cycles: float, clock_hz: float, bound: Bound, unit: str, energy: float = 0.0,
+         breakdown: dict[str, float] | None = None, actions: Actions | None = None,
+         notes: list[str] | None = None) -> LayerEstimate:
+    a = actions or Actions()
+    return LayerEstimate(name=node.label, node=node.name, op=node.op.value, macs=node.macs, cycles=cycles,
+                         latency_s=cycles / clock_hz, energy_j=energy, bound=bound, utilization=0.0, unit=unit,
+                         dram_bytes=a.dram_bytes, sram_bytes=a.sram_bytes, compute_cycles=0.0, stall_cycles=0.0,
+                         energy_breakdown=breakdown or {}, notes=notes or [])
+
+
+def view_layer(node: Node) -> LayerEstimate:
+    """A metadata-only op: no time, no energy."""
+    return _row(node, cycles=0.0, clock_hz=1.0, bound=Bound.NONE, unit="none")
+
+
+def vector_layer(node: Node, chip: ChipSpec, precision: str, clock_hz: float, *, bandwidth_bytes_per_s: float,
+                 memory: Bound = Bound.DRAM) -> LayerEstimate:
+    """A non-matrix op on the vector unit, by roofline.
+
+    ``bandwidth_bytes_per_s`` is the bandwidth of the memory the operands live in
+    (``memory`` says which: DRAM or SRAM); the caller decides residency. The bound is
+    VECTOR when the lanes take longer than the bytes, else ``memory``.
+    """
+    if memory not in (Bound.DRAM, Bound.SRAM):
+        raise ValueError(f"vector_layer: memory must be DRAM or SRAM, got {memory}")
+    if bandwidth_bytes_per_s <= 0:
+        raise ValueError(f"{node.label}: memory bandwidth must be > 0, got {bandwidth_bytes_per_s}")
+    read, written = node_bytes(node, precision)
+    t_ops = node.vector_ops / (chip.vector.lanes * chip.vector_clock_hz)
+    t_mem = (read + written) / bandwidth_bytes_per_s
+    t = max(t_ops, t_mem)
+    bound = Bound.VECTOR if t_ops >= t_mem and t_ops > 0 else memory
+    if memory is Bound.DRAM:
+        acts = Actions(dram_read=read, dram_write=written, vector_ops=node.vector_ops)
+    else:
+        acts = Actions(sram_read=read, sram_write=written, vector_ops=node.vector_ops)
+    energy, br = price(acts, chip, precision)
+    return _row(node, cycles=t * clock_hz, clock_hz=clock_hz, bound=bound, unit="vector", energy=energy,
+                breakdown=br, actions=acts)
+
+
+def _cost_field(cost: object, name: str, node: Node) -> float:
+    v = cost.get(name) if isinstance(cost, dict) else getattr(cost, name, None)
+    if v is None:
+        raise ValueError(f"{node.label}: HW_BLOCK cost has no {name!r} (attrs['cost'] must be an HwCost or its fields)")
+    v = float(v)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{node.label}: HW_BLOCK cost {name}={v} must be finite and >= 0")
+    return v
+
+
+def hw_block_layer(node: Node, clock_hz: float) -> LayerEstimate:
+    """A fixed-function block: its own cycles at its own clock, its own energy."""
+    cost = node.attrs.get("cost")
+    if cost is None:
+        raise ValueError(f"{node.label}: HW_BLOCK node has no attrs['cost'] (an HwCost)")
+    cycles, block_hz, energy = (_cost_field(cost, k, node) for k in ("cycles", "clock_hz", "energy_j"))
+    if block_hz <= 0:
+        raise ValueError(f"{node.label}: HW_BLOCK cost clock_hz must be > 0")
+    latency = cycles / block_hz
+    br = dict(cost.get("breakdown", {}) if isinstance(cost, dict) else getattr(cost, "breakdown", {}) or {})
+    row = _row(node, cycles=latency * clock_hz, clock_hz=clock_hz, bound=Bound.HW_BLOCK, unit="hw_block",
+               energy=energy, breakdown=br or {"hw_block": energy},
+               notes=[f"fixed-function block: {cycles:.0f} cycles at {block_hz / 1e6:.0f} MHz"])
+    row.latency_s = latency
+    return row
+
+
+def graph_outputs(graph: Graph) -> list[TensorSpec]:
+    """Tensors that leave the graph: ``meta['outputs']`` (node names) when given, else
+    the outputs of nodes nobody consumes."""
+    names = graph.meta.get("outputs")
+    if names is None:
+        cons = graph.consumers()
+        names = [n for n, c in cons.items() if not c]
+    by_name = {n.name: n for n in graph.nodes}
+    out: list[TensorSpec] = []
+    for nm in names:
+        if nm not in by_name:
+            raise ValueError(f"graph {graph.name!r}: meta['outputs'] names {nm!r}, which is not a node")
+        out.extend(by_name[nm].outputs)
+    return out
+
+
+def _host_row(name: str, nbytes: float, chip: ChipSpec, precision: str, clock_hz: float) -> LayerEstimate:
+    link = chip.host_link
+    latency = link.latency + nbytes / link.bandwidth
+    acts = Actions(host_bytes=nbytes)
+    energy, br = price(acts, chip, precision)
+    return LayerEstimate(name=name, node=name, op="host_transfer", macs=0, cycles=latency * clock_hz,
+                         latency_s=latency, energy_j=energy, bound=Bound.HOST, utilization=0.0, unit="host",
+                         energy_breakdown=br, notes=[f"{nbytes:.0f} B over the host link"])
+
+
+def host_transfer_layers(graph: Graph, chip: ChipSpec, precision: str,
+                         clock_hz: float) -> tuple[list[LayerEstimate], list[LayerEstimate]]:
+    """(rows before the graph, rows after it): graph inputs in and outputs out over
+    the host link. Empty when the chip has no host link or nothing crosses it."""
+    if chip.host_link is None:
+        return [], []
+    nin = sum(tensor_bytes(t, precision) for t in graph.inputs if t.role is not Role.WEIGHT)
+    nout = sum(tensor_bytes(t, precision) for t in graph_outputs(graph))
+    before = [_host_row("host:inputs", nin, chip, precision, clock_hz)] if nin > 0 else []
+    after = [_host_row("host:outputs", nout, chip, precision, clock_hz)] if nout > 0 else []
+    return before, after
+
+
+def utilization(macs: float, cycles: float, peak_macs_per_cycle: float) -> float:
+    """Achieved over peak MACs of a layer (0 when it takes no time)."""
+    return macs / (peak_macs_per_cycle * cycles) if cycles > 0 and peak_macs_per_cycle > 0 else 0.0
+
+
+def sum_bytes(tensors: Iterable[TensorSpec], precision: str) -> float:
+    return sum(tensor_bytes(t, precision) for t in tensors)

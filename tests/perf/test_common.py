@@ -1,0 +1,76 @@
+"""Shared perf pieces: vector roofline, views, HW blocks, host transfers, energy pricing."""
+import pytest
+
+from chiplab.hw import load_chip
+from chiplab.hwblock import HwCost
+from chiplab.ir.graph import Graph, Node, OpKind, Role, TensorSpec
+from chiplab.perf.common import (Actions, host_transfer_layers, hw_block_layer, node_bytes, price, vector_layer,
+                                 view_layer)
+from chiplab.perf.result import Bound
+
+CHIP = load_chip("systolic-128")   # 128 lanes at 1 GHz, 64 GB/s DRAM, int8
+
+
+def _relu(n: int, ops: int | None = None) -> Node:
+    t = TensorSpec((n,), "float32")
+    return Node("relu", OpKind.ELEMENTWISE, inputs=(t,), outputs=(TensorSpec((n,), "float32", Role.OUTPUT, None),),
+                vector_ops=n if ops is None else ops)
+
+
+def test_vector_layer_memory_bound():
+    # 1e6 int8 elements in and out = 2e6 B at 64 GB/s = 31.25 us; ops 1e6/128 lanes = 7.8 us
+    row = vector_layer(_relu(10**6), CHIP, "int8", CHIP.clock_hz, bandwidth_bytes_per_s=CHIP.memory.dram_bandwidth)
+    assert row.bound is Bound.DRAM
+    assert row.latency_s == pytest.approx(2e6 / 64e9)
+    assert row.cycles == pytest.approx(row.latency_s * 1e9)
+    assert row.dram_bytes == 2e6
+
+
+def test_vector_layer_compute_bound():
+    row = vector_layer(_relu(1000, ops=10**6), CHIP, "int8", CHIP.clock_hz, bandwidth_bytes_per_s=1e12)
+    assert row.bound is Bound.VECTOR
+    assert row.cycles == pytest.approx(10**6 / 128)
+    assert row.energy_breakdown["vector"] == pytest.approx(10**6 * 0.9e-12)
+    assert row.energy_j == pytest.approx(sum(row.energy_breakdown.values()))
+
+
+def test_embedding_reads_rows_not_table():
+    table = TensorSpec((50000, 64), "float32", Role.WEIGHT)
+    idx = TensorSpec((8,), "int64")
+    n = Node("emb", OpKind.EMBEDDING, inputs=(idx, table), outputs=(TensorSpec((8, 64), "float32", Role.OUTPUT),))
+    assert node_bytes(n, "fp16") == (8 * 8 + 8 * 64 * 2, 8 * 64 * 2)
+
+
+def test_view_is_free():
+    row = view_layer(Node("v", OpKind.VIEW))
+    assert row.cycles == 0 and row.latency_s == 0 and row.bound is Bound.NONE
+
+
+def test_hw_block_uses_its_own_clock():
+    n = Node("isp", OpKind.HW_BLOCK, attrs={"cost": HwCost(cycles=500, clock_hz=500e6, energy_j=2e-6)})
+    row = hw_block_layer(n, clock_hz=1e9)
+    assert row.latency_s == pytest.approx(1e-6) and row.cycles == pytest.approx(1000)
+    assert row.energy_j == 2e-6 and row.bound is Bound.HW_BLOCK
+    with pytest.raises(ValueError, match="attrs"):
+        hw_block_layer(Node("isp2", OpKind.HW_BLOCK), clock_hz=1e9)
+    with pytest.raises(ValueError, match="clock_hz"):
+        hw_block_layer(Node("isp3", OpKind.HW_BLOCK, attrs={"cost": {"cycles": 1, "energy_j": 0}}), 1e9)
+
+
+def test_host_transfers():
+    x = TensorSpec((1, 3, 224, 224), "float32")
+    n = Node("relu", OpKind.ELEMENTWISE, inputs=(x,), outputs=(TensorSpec((1, 3, 224, 224), "float32"),))
+    g = Graph("g", [n], inputs=(x,))
+    before, after = host_transfer_layers(g, CHIP, "int8", CHIP.clock_hz)
+    nb = 3 * 224 * 224
+    assert before[0].bound is Bound.HOST
+    assert before[0].latency_s == pytest.approx(5e-6 + nb / 16e9)
+    assert after[0].latency_s == pytest.approx(5e-6 + nb / 16e9)
+
+
+def test_price():
+    e, br = price(Actions(macs=1e6, sram_read=100, dram_write=10), CHIP, "int8")
+    assert br["mac"] == pytest.approx(0.23e-6)
+    assert e == pytest.approx(0.23e-6 + 100 * 1.25e-12 + 10 * 160e-12)
+    with pytest.raises(ValueError, match="fp16"):
+        price(Actions(macs=1), CHIP, "fp16")
