@@ -258,6 +258,11 @@ def fragments_from_faces(screen_verts: torch.Tensor, faces: torch.Tensor, pix_to
     sv = _check_inputs(screen_verts, faces)
     b_sz, h, w, k = pix_to_face.shape
     empty = pix_to_face < 0
+    if faces.shape[0] == 0 or sv.shape[1] == 0:  # empty scene: constant fragments, still attached to the graph
+        zero = sv.sum() * 0
+        return Fragments(pix_to_face, torch.full(pix_to_face.shape, -1.0, dtype=sv.dtype, device=sv.device) + zero,
+                         torch.zeros(*pix_to_face.shape, 3, dtype=sv.dtype, device=sv.device) + zero,
+                         torch.full(pix_to_face.shape, -math.inf, dtype=sv.dtype, device=sv.device))
     fidx = faces[pix_to_face.clamp(min=0)]  # B,H,W,K,3
     bidx = torch.arange(b_sz, device=sv.device).view(b_sz, 1, 1, 1, 1)
     g = sv[bidx, fidx]  # B,H,W,K,3(vert),3(xyz)
