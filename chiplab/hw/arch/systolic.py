@@ -30,6 +30,12 @@ class SystolicArch(ArchBase):
     ofmap_sram_bandwidth: BytesPerCycle | None = None
     double_buffered: bool = True
     accumulator_bytes: int = Field(default=4, gt=0)   # psum width in the ofmap buffer
+    # Per-operand DRAM ports, as SCALE-Sim's USER bandwidth mode has them (its
+    # IfmapSRAMBankBandwidth / FilterSRAMBankBandwidth / Bandwidth, in words per cycle).
+    # When omitted, the three operands share memory.dram_bandwidth.
+    ifmap_dram_bandwidth: BytesPerCycle | None = None
+    filter_dram_bandwidth: BytesPerCycle | None = None
+    ofmap_dram_bandwidth: BytesPerCycle | None = None
 
     @field_validator("macs_per_pe")
     @classmethod

@@ -1,0 +1,184 @@
+"""Performance model of systolic ("Many-MAC") arrays, registered for ``arch.kind: systolic``.
+
+Per matrix layer (CONV / GEMM), in closed form (see :mod:`chiplab.perf.systolic_map`):
+
+1. **Compute**: the GEMM is folded onto the rows × cols array for the chip's
+   dataflow; stall-free cycles follow the hardware convention (folds pipelined,
+   one fill + drain) or, with ``compat="scalesim"``, SCALE-Sim v3's exact count.
+2. **SRAM**: array-side reads/writes per operand; when a buffer bandwidth is given
+   the layer cannot run faster than its traffic through that buffer.
+3. **DRAM**: traffic from SRAM tiling (an operand re-swept by the loop order is
+   re-fetched unless it fits in its buffer, half of it when double-buffered; psums
+   spill when they do not fit). With double buffering DRAM overlaps compute and
+   only the first tile is exposed; without it, DRAM and compute serialize. Per
+   operand DRAM ports (SCALE-Sim's USER bandwidths) are honoured when given.
+4. **Bound**: whichever of compute / SRAM / DRAM takes longest.
+5. **Energy**: action counts (MACs, SRAM and DRAM bytes) × the chip's energy table.
+
+Non-matrix ops run on the vector unit by roofline, views are free, HW blocks carry
+their own cost, graph inputs/outputs cross the host link (all from
+:mod:`chiplab.perf.common`). Every layer is at least as slow as its roofline
+``max(MACs / peak, compulsory DRAM bytes / DRAM bandwidth)``.
+"""
+from __future__ import annotations
+
+import math
+
+from chiplab.hw.arch.systolic import SystolicArch
+from chiplab.hw.spec import ChipSpec
+from chiplab.ir.graph import Graph, Node, OpKind
+from chiplab.perf.common import (Actions, host_transfer_layers, hw_block_layer, node_bytes, precision_bytes, price,
+                                 utilization, vector_layer, view_layer)
+from chiplab.perf.registry import EstimateOptions, register
+from chiplab.perf.result import Bound, LayerEstimate
+from chiplab.perf.systolic_map import (dram_traffic, map_gemm, pipelined_cycles, scalesim_cycles,
+                                       scalesim_dram_traffic, sram_traffic)
+
+SCALESIM_ACTIVE_FRACTION = 0.5   # SCALE-Sim's read buffers keep half active, half prefetching
+
+
+@register("systolic")
+class SystolicModel:
+    """Layer-by-layer estimate of a graph on a :class:`SystolicArch` chip."""
+
+    def __init__(self, chip: ChipSpec, options: EstimateOptions) -> None:
+        if not isinstance(chip.arch, SystolicArch):
+            raise TypeError(f"{chip.name}: SystolicModel needs a systolic arch, got {chip.arch.kind!r}")
+        self.chip, self.options, self.arch = chip, options, chip.arch
+        if options.compat not in ("default", "scalesim"):
+            raise ValueError(f"compat: unknown {options.compat!r} (known: default, scalesim)")
+        self.arch.require(options.precision, chip.name)
+        self.precision = options.precision
+        self.elem = precision_bytes(options.precision)
+        self.mpp = self.arch.macs_per_pe[options.precision]
+        self.compat = options.compat == "scalesim"
+        self.dram_bpc = chip.memory.dram_bandwidth / self.clock_hz     # bytes per cycle, may be inf
+        if not self.dram_bpc > 0:
+            raise ValueError(f"{chip.name}: memory.dram_bandwidth must be > 0")
+
+    # --- the PerfModel protocol
+    @property
+    def clock_hz(self) -> float:
+        return self.chip.clock_hz
+
+    @property
+    def peak_macs_per_cycle(self) -> float:
+        return self.arch.peak_macs_per_cycle(self.precision)
+
+    def run(self, graph: Graph) -> list[LayerEstimate]:
+        out: list[LayerEstimate] = []
+        before, after = ([], [])
+        if self.options.host_transfers:
+            before, after = host_transfer_layers(graph, self.chip, self.precision, self.clock_hz)
+        out.extend(before)
+        for node in graph.nodes:
+            out.append(self.layer(node))
+        out.extend(after)
+        return out
+
+    def layer(self, node: Node) -> LayerEstimate:
+        """One node's estimate, dispatched on its op kind."""
+        if node.op.is_matrix:
+            return self.matrix_layer(node)
+        if node.op is OpKind.VIEW:
+            return view_layer(node)
+        if node.op is OpKind.HW_BLOCK:
+            return hw_block_layer(node, self.clock_hz)
+        if node.op.is_vector:
+            return self.vector_layer(node)
+        raise ValueError(f"{node.label}: op kind {node.op.value!r} has no systolic cost model")
+
+    # --- non-matrix ops
+    def vector_layer(self, node: Node) -> LayerEstimate:
+        """Vector-unit roofline; operands on chip when they fit in the ifmap SRAM, else in DRAM."""
+        read, written = node_bytes(node, self.precision)
+        if read + written <= self.arch.ifmap_sram:
+            bpc = self.arch.ifmap_sram_bandwidth or 2 * self.chip.vector.lanes * self.elem
+            return vector_layer(node, self.chip, self.precision, self.clock_hz,
+                                bandwidth_bytes_per_s=bpc * self.clock_hz, memory=Bound.SRAM)
+        return vector_layer(node, self.chip, self.precision, self.clock_hz,
+                            bandwidth_bytes_per_s=self.chip.memory.dram_bandwidth, memory=Bound.DRAM)
+
+    # --- matrix ops
+    def _a_unique(self, node: Node) -> float:
+        """Distinct A elements of one product: the input feature map for a convolution."""
+        g = node.gemm
+        if node.conv is not None:
+            c = node.conv
+            return c.N * (c.C // c.groups) * c.H * c.W
+        return g.M * g.K
+
+    def matrix_layer(self, node: Node) -> LayerEstimate:
+        g = node.gemm
+        if g is None:
+            raise ValueError(f"{node.label}: matrix node without a GemmShape")
+        a = self.arch
+        R, C = a.rows, a.cols
+        M, N, K, batch = g.M, g.N, g.K, g.batch
+        mp = map_gemm(M, N, K, R, C, a.dataflow, self.mpp)
+        if self.compat:
+            compute = batch * scalesim_cycles(mp)
+        else:   # all `batch` products pipelined back to back, one fill/drain
+            compute = batch * mp.folds * max(mp.T, R) + 2 * R + C - 2
+            compute = max(compute, pipelined_cycles(mp))
+
+        # array-side SRAM traffic (elements, per product)
+        s_a, s_b, s_cw, s_cr = sram_traffic(mp, M, N, K)
+        acc = a.accumulator_bytes
+        half = 0.5 if a.double_buffered else 1.0
+        if self.compat:
+            cap = SCALESIM_ACTIVE_FRACTION / self.elem
+            d_a, d_b = scalesim_dram_traffic(mp, M, N, K, cap_a=a.ifmap_sram * cap, cap_b=a.filter_sram * cap)
+            d_c, spill = float(M * N), 0.0
+        else:
+            d_a, d_b, d_c, spill = dram_traffic(
+                mp, M, N, K, a_unique=self._a_unique(node), cap_a=a.ifmap_sram * half / self.elem,
+                cap_b=a.filter_sram * half / self.elem, cap_c=a.ofmap_sram * half / acc)
+        e = self.elem
+        dram_a, dram_b = batch * d_a * e, batch * d_b * e
+        dram_c = batch * (d_c * e + spill * acc)
+        dram_bytes = dram_a + dram_b + dram_c
+
+        # DRAM time: per-operand ports when described, else one shared channel
+        ports = (a.ifmap_dram_bandwidth, a.filter_dram_bandwidth, a.ofmap_dram_bandwidth)
+        if all(p is not None for p in ports):
+            t_dram = max(dram_a / ports[0], dram_b / ports[1], dram_c / ports[2])
+            bpc = sum(ports)
+        else:
+            t_dram = dram_bytes / self.dram_bpc
+            bpc = self.dram_bpc
+        if self.compat or a.double_buffered:
+            first_tile = 0.0 if self.compat else min(dram_bytes, 2.0 * R * C * e) / bpc
+            total = max(compute, t_dram) + first_tile
+            mem_part = t_dram + first_tile
+        else:
+            total = compute + t_dram
+            mem_part = t_dram
+
+        # SRAM bandwidth limits (only when the chip gives them)
+        sram = {"ifmap": (batch * s_a * e, a.ifmap_sram_bandwidth), "filter": (batch * s_b * e, a.filter_sram_bandwidth),
+                "ofmap": (batch * (s_cw + s_cr) * acc, a.ofmap_sram_bandwidth)}
+        t_sram = max((b / bw for b, bw in sram.values() if bw), default=0.0)
+        total = max(total, t_sram)
+
+        # never faster than the roofline (guards the compat convention, e.g. macs_per_pe < 1)
+        roof = max(node.macs / self.peak_macs_per_cycle, 0.0)
+        total = max(total, roof)
+        parts = {Bound.COMPUTE: compute, Bound.DRAM: mem_part, Bound.SRAM: t_sram}
+        bound = max(parts, key=lambda b: parts[b])
+
+        sram_read = batch * ((s_a + s_b) * e + s_cr * acc) + dram_c
+        sram_write = batch * s_cw * acc + dram_a + dram_b
+        acts = Actions(macs=node.macs, sram_read=sram_read, sram_write=sram_write, dram_read=dram_a + dram_b +
+                       batch * spill * acc / 2, dram_write=dram_c - batch * spill * acc / 2)
+        energy, br = price(acts, self.chip, self.precision)
+        notes = [f"{a.dataflow} {R}x{C}: {mp.row_folds}x{mp.col_folds} folds x{batch}, "
+                 f"mapping eff {mp.mapping_efficiency:.0%}"]
+        if math.isinf(self.dram_bpc) and not all(p is not None for p in ports):
+            notes.append("stall-free (infinite DRAM bandwidth)")
+        return LayerEstimate(
+            name=node.label, node=node.name, op=node.op.value, macs=node.macs, cycles=float(total),
+            latency_s=total / self.clock_hz, energy_j=energy, bound=bound,
+            utilization=utilization(node.macs, total, self.peak_macs_per_cycle), unit="array",
+            dram_bytes=acts.dram_bytes, sram_bytes=acts.sram_bytes, compute_cycles=float(compute),
+            stall_cycles=float(total - compute), energy_breakdown=br, notes=notes)
