@@ -73,9 +73,12 @@ def euler_to_matrix(yaw: torch.Tensor, pitch: torch.Tensor, roll: torch.Tensor |
 
 
 def rotation_angle_deg(r1: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
-    """Geodesic angle between rotation matrices, in degrees."""
-    cos = ((r1.transpose(-1, -2) @ r2).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
-    return torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))
+    """Geodesic angle between rotation matrices, in degrees (computed in float64 as
+    atan2(sin, cos) of the relative rotation, accurate for small angles too)."""
+    m = r1.double().transpose(-1, -2) @ r2.double()
+    cos = (m.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
+    skew = torch.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1)
+    return torch.rad2deg(torch.atan2(skew.norm(dim=-1) / 2, cos))
 
 
 def transform(verts: torch.Tensor, rotation: torch.Tensor, translation: torch.Tensor) -> torch.Tensor:

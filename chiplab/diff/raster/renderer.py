@@ -37,7 +37,7 @@ class RenderSettings:
     camera: PerspectiveCamera = field(default_factory=PerspectiveCamera)
     soft: bool = True
     sigma: float = 1.0
-    gamma: float = 1e-2
+    gamma: float = 1e-4
     soft_eps: float = 1e-4
     faces_per_pixel: int = 4
     tile_size: int = 16
