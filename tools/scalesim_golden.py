@@ -52,11 +52,11 @@ WriteRequestBuffer: 32
 [layout]
 IfmapCustomLayout: False
 IfmapSRAMBankBandwidth: {ifmap_bw}
-IfmapSRAMBankNum: 10
+IfmapSRAMBankNum: 1
 IfmapSRAMBankPort: 2
 FilterCustomLayout: False
 FilterSRAMBankBandwidth: {filter_bw}
-FilterSRAMBankNum: 10
+FilterSRAMBankNum: 1
 FilterSRAMBankPort: 2
 
 [sparsity]
@@ -117,12 +117,13 @@ def _calc_jobs() -> list[dict]:
 
 def _user_jobs() -> list[dict]:
     """Finite DRAM bandwidth (InterfaceBandwidth: USER): words/cycle for ifmap, filter, ofmap."""
-    layers = [["u_3x3", 16, 16, 3, 3, 32, 48, 1], ["u_1x1", 14, 14, 1, 1, 128, 96, 1],
-              ["u_s2", 23, 23, 3, 3, 16, 64, 2], ["CB5a_2", 9, 9, 3, 3, 512, 512, 1]]
+    layers = [["u_3x3", 12, 12, 3, 3, 16, 24, 1], ["u_1x1", 10, 10, 1, 1, 64, 40, 1],
+              ["u_s2", 15, 15, 3, 3, 8, 32, 2], ["u_fc", 1, 1, 1, 1, 256, 64, 1]]
     jobs = []
     for df in ("os", "ws", "is"):
-        for (rows, cols), bw, kb in [((16, 16), [2, 2, 2], [16, 16, 16]), ((32, 32), [8, 4, 8], [64, 64, 64]),
-                                     ((32, 32), [1, 1, 1], [8, 8, 8])]:
+        for (rows, cols), bw, kb in [((16, 16), [2, 2, 2], [4, 4, 4]), ((32, 32), [8, 4, 8], [64, 64, 64]),
+                                     ((8, 8), [1, 1, 1], [2, 2, 2]), ((32, 32), [4, 4, 4], [16, 16, 16]),
+                                     ((16, 64), [4, 2, 8], [8, 8, 8])]:
             jobs.append(dict(kind="conv", layers=layers, rows=rows, cols=cols, dataflow=df, mode="USER",
                              sram_kb=kb, bw=bw))
     return jobs

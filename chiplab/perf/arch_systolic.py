@@ -31,8 +31,8 @@ from chiplab.perf.common import (Actions, host_transfer_layers, hw_block_layer, 
                                  utilization, vector_layer, view_layer)
 from chiplab.perf.registry import EstimateOptions, register
 from chiplab.perf.result import Bound, LayerEstimate
-from chiplab.perf.systolic_map import (dram_traffic, map_gemm, pipelined_cycles, scalesim_cycles,
-                                       scalesim_dram_traffic, sram_traffic)
+from chiplab.perf.systolic_map import (dram_traffic, map_gemm, pipelined_cycles, psum_resident_plan,
+                                       scalesim_cycles, scalesim_dram_traffic, sram_traffic)
 
 SCALESIM_ACTIVE_FRACTION = 0.5   # SCALE-Sim's read buffers keep half active, half prefetching
 
@@ -101,12 +101,29 @@ class SystolicModel:
 
     # --- matrix ops
     def _a_unique(self, node: Node) -> float:
-        """Distinct A elements of one product: the input feature map for a convolution."""
+        """A elements one product must fetch: for a convolution the input feature map,
+        or the im2col matrix when that is smaller (strides larger than the kernel skip pixels)."""
         g = node.gemm
         if node.conv is not None:
             c = node.conv
-            return c.N * (c.C // c.groups) * c.H * c.W
+            return min(c.N * (c.C // c.groups) * c.H * c.W, g.M * g.K)
         return g.M * g.K
+
+    @staticmethod
+    def _scalesim_pixels(node: Node) -> int:
+        """Output pixels as SCALE-Sim counts them: ``ceil((H - R + s) / s)`` on the
+        (pre-padded) input, one more than a real convolution when the stride does not
+        divide ``H - R``."""
+        c = node.conv
+        pq = 1
+        for size, pad, dil, k, s in ((c.H, c.padding[0], c.dilation[0], c.R, c.stride[0]),
+                                     (c.W, c.padding[1], c.dilation[1], c.S, c.stride[1])):
+            span = dil * (k - 1) + 1
+            n = -(-(size + 2 * pad - span + s) // s)
+            if n < 1:
+                raise ValueError(f"{node.label}: filter ({span}) larger than the padded input ({size + 2 * pad})")
+            pq *= n
+        return c.N * pq
 
     def matrix_layer(self, node: Node) -> LayerEstimate:
         g = node.gemm
@@ -115,7 +132,10 @@ class SystolicModel:
         a = self.arch
         R, C = a.rows, a.cols
         M, N, K, batch = g.M, g.N, g.K, g.batch
+        if self.compat and node.conv is not None:
+            M = self._scalesim_pixels(node)
         mp = map_gemm(M, N, K, R, C, a.dataflow, self.mpp)
+        chunked = False
         if self.compat:
             compute = batch * scalesim_cycles(mp)
         else:   # all `batch` products pipelined back to back, one fill/drain
@@ -128,12 +148,21 @@ class SystolicModel:
         half = 0.5 if a.double_buffered else 1.0
         if self.compat:
             cap = SCALESIM_ACTIVE_FRACTION / self.elem
-            d_a, d_b = scalesim_dram_traffic(mp, M, N, K, cap_a=a.ifmap_sram * cap, cap_b=a.filter_sram * cap)
-            d_c, spill = float(M * N), 0.0
+            d_a, d_b, d_c = scalesim_dram_traffic(mp, M, N, K, cap_a=a.ifmap_sram * cap, cap_b=a.filter_sram * cap)
+            spill = 0.0
         else:
-            d_a, d_b, d_c, spill = dram_traffic(
-                mp, M, N, K, a_unique=self._a_unique(node), cap_a=a.ifmap_sram * half / self.elem,
-                cap_b=a.filter_sram * half / self.elem, cap_c=a.ofmap_sram * half / acc)
+            caps = dict(a_unique=self._a_unique(node), cap_a=a.ifmap_sram * half / self.elem,
+                        cap_b=a.filter_sram * half / self.elem, cap_c=a.ofmap_sram * half / acc)
+            d_a, d_b, d_c, spill = dram_traffic(mp, M, N, K, **caps)
+            alt = psum_resident_plan(mp, M, N, K, macs_per_pe=self.mpp, **caps)
+            if alt is not None:   # keep psums on chip instead of spilling them, if that is faster
+                stream, a2, b2, c2 = alt
+                compute2 = batch * stream + 2 * R + C - 2
+                bytes1 = (d_a + d_b + d_c) * self.elem + spill * acc
+                bytes2 = (a2 + b2 + c2) * self.elem
+                if max(compute2, batch * bytes2 / self.dram_bpc) < max(compute, batch * bytes1 / self.dram_bpc):
+                    compute, d_a, d_b, d_c, spill = compute2, a2, b2, c2, 0.0
+                    chunked = True
         e = self.elem
         dram_a, dram_b = batch * d_a * e, batch * d_b * e
         dram_c = batch * (d_c * e + spill * acc)
@@ -147,8 +176,20 @@ class SystolicModel:
         else:
             t_dram = dram_bytes / self.dram_bpc
             bpc = self.dram_bpc
-        if self.compat or a.double_buffered:
-            first_tile = 0.0 if self.compat else min(dram_bytes, 2.0 * R * C * e) / bpc
+        if self.compat:
+            # SCALE-Sim fills each active buffer before cycle 0 (its "incl. prefetch"
+            # cycles); only the rest streams while the array runs
+            pre = [a.ifmap_sram, a.filter_sram, a.ofmap_sram]
+            rest = [max(0.0, x - SCALESIM_ACTIVE_FRACTION * p) for x, p in zip((dram_a, dram_b, dram_c), pre)]
+            if all(p is not None for p in ports):
+                t_stream = sum(r / p for r, p in zip(rest, ports))
+            else:
+                t_stream = sum(rest) / self.dram_bpc
+            total = max(compute, t_stream)
+            mem_part = t_stream
+            scalesim_stall = total - compute
+        elif a.double_buffered:
+            first_tile = min(dram_bytes, 2.0 * R * C * e) / bpc
             total = max(compute, t_dram) + first_tile
             mem_part = t_dram + first_tile
         else:
@@ -161,10 +202,14 @@ class SystolicModel:
         t_sram = max((b / bw for b, bw in sram.values() if bw), default=0.0)
         total = max(total, t_sram)
 
-        # never faster than the roofline (guards the compat convention, e.g. macs_per_pe < 1)
-        roof = max(node.macs / self.peak_macs_per_cycle, 0.0)
-        total = max(total, roof)
-        parts = {Bound.COMPUTE: compute, Bound.DRAM: mem_part, Bound.SRAM: t_sram}
+        # never faster than the roofline: guards the compat convention, where SCALE-Sim's
+        # prefetch before cycle 0 is free and macs_per_pe < 1 is ignored
+        roof = max(node.macs / self.peak_macs_per_cycle, t_dram)
+        notes = []
+        if total < roof:
+            notes.append(f"raised to its roofline ({roof:.0f} cycles) from {total:.0f}")
+            total = roof
+        parts = {Bound.COMPUTE: compute, Bound.DRAM: max(mem_part, t_dram), Bound.SRAM: t_sram}
         bound = max(parts, key=lambda b: parts[b])
 
         sram_read = batch * ((s_a + s_b) * e + s_cr * acc) + dram_c
@@ -172,8 +217,11 @@ class SystolicModel:
         acts = Actions(macs=node.macs, sram_read=sram_read, sram_write=sram_write, dram_read=dram_a + dram_b +
                        batch * spill * acc / 2, dram_write=dram_c - batch * spill * acc / 2)
         energy, br = price(acts, self.chip, self.precision)
-        notes = [f"{a.dataflow} {R}x{C}: {mp.row_folds}x{mp.col_folds} folds x{batch}, "
-                 f"mapping eff {mp.mapping_efficiency:.0%}"]
+        notes.insert(0, f"{a.dataflow} {R}x{C}: {mp.row_folds}x{mp.col_folds} folds x{batch}, "
+                        f"mapping eff {mp.mapping_efficiency:.0%}")
+        if chunked:
+            notes.append("streamed extent chunked so psums stay in the ofmap buffer")
+        stall = scalesim_stall if self.compat else total - compute
         if math.isinf(self.dram_bpc) and not all(p is not None for p in ports):
             notes.append("stall-free (infinite DRAM bandwidth)")
         return LayerEstimate(
@@ -181,4 +229,4 @@ class SystolicModel:
             latency_s=total / self.clock_hz, energy_j=energy, bound=bound,
             utilization=utilization(node.macs, total, self.peak_macs_per_cycle), unit="array",
             dram_bytes=acts.dram_bytes, sram_bytes=acts.sram_bytes, compute_cycles=float(compute),
-            stall_cycles=float(total - compute), energy_breakdown=br, notes=notes)
+            stall_cycles=float(stall), energy_breakdown=br, notes=notes)

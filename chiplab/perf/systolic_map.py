@@ -143,19 +143,56 @@ def dram_traffic(m: Mapping, M: int, N: int, K: int, *, a_unique: float, cap_a: 
     return a_unique, K * N * b_sweeps, M * N, spill
 
 
-def scalesim_dram_traffic(m: Mapping, M: int, N: int, K: int, *, cap_a: float, cap_b: float) -> tuple[float, float]:
-    """DRAM reads (A, B) SCALE-Sim's double-buffered read buffers make in USER mode.
+def scalesim_dram_traffic(m: Mapping, M: int, N: int, K: int, *, cap_a: float, cap_b: float) -> tuple[float, float, float]:
+    """DRAM words (A reads, B reads, C writes) SCALE-Sim's buffers move in USER mode,
+    approximately.
 
-    SCALE-Sim prefetches each operand's *operand matrix* (A as the M×K im2col matrix,
-    addresses repeated where windows overlap; B as K×N) in order and wraps around when
-    the array sweeps the operand again: an operand that fits in its buffer is fetched
-    once, otherwise once per sweep (column folds for A in os/ws, for B in is; row
-    folds for B in os).
+    SCALE-Sim prefetches each operand's *operand matrix*, padded with empty slots to
+    whole folds (A: the M×K im2col matrix, addresses repeated where windows overlap;
+    B: K×N), half a buffer at a time, and wraps around when the array sweeps the
+    operand again: an operand that fits in its active half-buffer (``cap_*``) is
+    fetched once, otherwise once per sweep (column folds for A in os/ws, for B in
+    is; row folds for B in os). Its ofmap buffer writes every psum it receives to
+    DRAM (once per row fold in ws/is). Its exact counts also depend on how its
+    demand order thrashes the buffer, which this closed form does not follow.
     """
     rf, cf = m.row_folds, m.col_folds
-    a, b = M * K, K * N
+    R, C = m.rows, m.cols
+    fits_a, fits_b = M * K <= cap_a, K * N <= cap_b      # whether an operand fits: its real elements
     if m.dataflow == "os":
-        return a * (1 if a <= cap_a else cf), b * (1 if b <= cap_b else rf)
+        a, b = K * rf * R, K * cf * C
+        return a * (1 if fits_a else cf), b * (1 if fits_b else rf), float(M * N)
     if m.dataflow == "ws":
-        return a * (1 if a <= cap_a else cf), b
-    return a, b * (1 if b <= cap_b else cf)
+        a, b = M * rf * R, K * cf * C
+        return a * (1 if fits_a else cf), float(b), float(M * N * rf)
+    a, b = M * rf * R, N * rf * R
+    return float(a), b * (1 if fits_b else cf), float(M * N * rf)
+
+
+def psum_resident_plan(m: Mapping, M: int, N: int, K: int, *, a_unique: float, cap_a: float, cap_b: float,
+                       cap_c: float, macs_per_pe: float = 1.0) -> tuple[int, float, float, float] | None:
+    """The other loop order for ``ws``/``is`` when psums do not fit: tile the streamed
+    extent so one chunk's psums stay in the ofmap buffer across all row folds, at the
+    price of re-loading the stationary tiles for every chunk (and re-reading the
+    stationary operand from DRAM when it does not fit in its buffer).
+
+    Returns (stream cycles without fill/drain, A, B, C DRAM elements) or None when
+    not applicable (``os``, a single row fold, or psums already fitting).
+    """
+    if m.dataflow == "os" or m.row_folds == 1:
+        return None
+    width = min(N if m.dataflow == "ws" else M, m.cols)     # psum columns per chunk
+    extent = M if m.dataflow == "ws" else N                  # the streamed extent being chunked
+    if extent * width <= cap_c:
+        return None
+    chunk = max(1, int(cap_c // width))
+    chunks = -(-extent // chunk)
+    t = chunk if macs_per_pe == 1 else math.ceil(chunk / macs_per_pe)
+    stream = chunks * m.folds * max(t, m.rows)
+    if m.dataflow == "ws":   # weights stationary: re-fetched per chunk unless they all fit
+        d_a = a_unique if a_unique <= cap_a else a_unique * m.col_folds
+        d_b = K * N * (1 if K * N <= cap_b else chunks)
+    else:                    # inputs stationary: re-fetched per chunk unless they all fit
+        d_a = a_unique * (1 if a_unique <= cap_a else chunks)
+        d_b = K * N
+    return stream, d_a, d_b, M * N
