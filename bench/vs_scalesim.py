@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/vs_scalesim.py --layers 3
     OMP_NUM_THREADS=1 .venv/bin/python bench/vs_scalesim.py --layers 54 --arrays 128x128:ws   # all (minutes)
+    .venv/bin/python bench/vs_scalesim.py --user-stalls     # finite-bandwidth stalls vs the golden data
 
 SCALE-Sim runs in the peer venv (``.peers``, see tools/scalesim_golden.py), driven
 in-process there with save_disk_space=True; its CPU time is measured inside that
@@ -75,12 +76,51 @@ def run_chiplab(layers, rows, cols, df, repeats: int) -> tuple[list, float]:
     return est, statistics.median(times)
 
 
+def user_stalls() -> int:
+    """Finite DRAM bandwidth (SCALE-Sim USER mode): our stalls vs SCALE-Sim's, from the
+    golden data that tools/scalesim_golden.py recorded (no SCALE-Sim run needed)."""
+    from chiplab.ir.graph import GemmShape
+
+    data = json.loads((ROOT / "tests" / "data" / "scalesim_golden.json").read_text())
+    print(f"golden data: {data['provenance']['tool']} {data['provenance']['scalesim_version']}, "
+          f"{data['provenance']['date_utc']}")
+    print(f"{'array':7s} {'df':3s} {'bw i/f/o':9s} {'SRAM kB':8s} {'layer':7s} {'compute':>8s} "
+          f"{'stall SS':>9s} {'stall ours':>10s} {'total err':>9s}")
+    errs = []
+    for job in data["jobs"]:
+        if job["mode"] != "USER":
+            continue
+        chip = chip_from_scalesim(name="u", rows=job["rows"], cols=job["cols"], dataflow=job["dataflow"],
+                                  sram_kb=tuple(job["sram_kb"]), mode="USER", bandwidths=tuple(job["bw"]))
+        model = model_for(chip, EstimateOptions("int8", compat="scalesim"))
+        for lay, res in zip(job["layers"], job["results"]):
+            if job["kind"] == "gemm":
+                g = GemmShape(*lay[1:4])
+                node = Node(lay[0], OpKind.GEMM, gemm=g, macs=g.macs)
+            else:
+                node = graph_of([lay]).nodes[0]
+            est = model.layer(node)
+            theirs = res["total_cycles"]          # USER mode: SCALE-Sim's Total Cycles include its stalls
+            err = abs(est.compute_cycles + est.stall_cycles - theirs) / theirs
+            errs.append(err)
+            print(f"{job['rows']}x{job['cols']:<4d} {job['dataflow']:3s} {'/'.join(map(str, job['bw'])):9s} "
+                  f"{'/'.join(map(str, job['sram_kb'])):8s} {lay[0]:7s} {est.compute_cycles:8.0f} "
+                  f"{res['stall_cycles']:9d} {est.stall_cycles:10.0f} {err:9.1%}")
+    print(f"{len(errs)} layers: median |total cycles error| {statistics.median(errs):.1%}, "
+          f"mean {statistics.mean(errs):.1%}, within 10%: {sum(e <= 0.1 for e in errs)}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=3, help="first N layers of ResNet-50 (default 3; 54 = all)")
     ap.add_argument("--arrays", default="128x128:ws,128x128:os", help="comma list of RxC:dataflow")
     ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--user-stalls", action="store_true",
+                    help="print finite-bandwidth stall agreement from the golden data and exit")
     args = ap.parse_args(argv)
+    if args.user_stalls:
+        return user_stalls()
     layers = read_topology(TOPO)[: args.layers]
     total_ss = total_cl = 0.0
     worst = 0.0

@@ -182,7 +182,7 @@ class SystolicModel:
             pre = [a.ifmap_sram, a.filter_sram, a.ofmap_sram]
             rest = [max(0.0, x - SCALESIM_ACTIVE_FRACTION * p) for x, p in zip((dram_a, dram_b, dram_c), pre)]
             if all(p is not None for p in ports):
-                t_stream = sum(r / p for r, p in zip(rest, ports))
+                t_stream = max(r / p for r, p in zip(rest, ports))
             else:
                 t_stream = sum(rest) / self.dram_bpc
             total = max(compute, t_stream)

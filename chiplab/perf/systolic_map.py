@@ -147,26 +147,33 @@ def scalesim_dram_traffic(m: Mapping, M: int, N: int, K: int, *, cap_a: float, c
     """DRAM words (A reads, B reads, C writes) SCALE-Sim's buffers move in USER mode,
     approximately.
 
-    SCALE-Sim prefetches each operand's *operand matrix*, padded with empty slots to
-    whole folds (A: the M×K im2col matrix, addresses repeated where windows overlap;
-    B: K×N), half a buffer at a time, and wraps around when the array sweeps the
-    operand again: an operand that fits in its active half-buffer (``cap_*``) is
-    fetched once, otherwise once per sweep (column folds for A in os/ws, for B in
-    is; row folds for B in os). Its ofmap buffer writes every psum it receives to
-    DRAM (once per row fold in ws/is). Its exact counts also depend on how its
-    demand order thrashes the buffer, which this closed form does not follow.
+    SCALE-Sim's read buffer keeps a window over the operand matrix (A: the M×K im2col
+    matrix, addresses repeated where windows overlap; B: K×N) in prefetch order, fills
+    its active half before cycle 0, and on a miss slides the window forward by half a
+    buffer, fetching that much; the window never moves back, so a demand for data
+    behind it costs a full revolution. Hence: an operand that fits its active half
+    (``cap_*``) is read once; otherwise once per sweep plus one (the window runs past
+    the end into the start) — A in os/ws per column fold, B in is per column fold —
+    and in os every row fold re-demands the same B slab, a full revolution each
+    unless the slab fits. The ofmap buffer writes every psum it receives (once per
+    row fold in ws/is). These rules were read from its code and probed on its runs
+    (docs/systolic_model.md); its buffer thrashing is not followed exactly.
     """
     rf, cf = m.row_folds, m.col_folds
-    R, C = m.rows, m.cols
-    fits_a, fits_b = M * K <= cap_a, K * N <= cap_b      # whether an operand fits: its real elements
+    a, b = float(M * K), float(K * N)
+    sweeps = lambda n: n + 1 if n > 1 else n       # noqa: E731
+    fits_a, fits_b = a <= cap_a, b <= cap_b
     if m.dataflow == "os":
-        a, b = K * rf * R, K * cf * C
-        return a * (1 if fits_a else cf), b * (1 if fits_b else rf), float(M * N)
+        if fits_b:
+            db = b
+        elif K * min(N, m.cols) <= cap_b:           # one column slab fits: one pass per slab
+            db = b * sweeps(cf)
+        else:                                      # every fold re-demands its slab: a revolution each
+            db = b * cf * rf
+        return (a if fits_a else a * sweeps(cf)), db, float(M * N)
     if m.dataflow == "ws":
-        a, b = M * rf * R, K * cf * C
-        return a * (1 if fits_a else cf), float(b), float(M * N * rf)
-    a, b = M * rf * R, N * rf * R
-    return float(a), b * (1 if fits_b else cf), float(M * N * rf)
+        return (a if fits_a else a * sweeps(cf)), b, float(M * N * rf)
+    return a, (b if fits_b else b * sweeps(cf)), float(M * N * rf)
 
 
 def psum_resident_plan(m: Mapping, M: int, N: int, K: int, *, a_unique: float, cap_a: float, cap_b: float,

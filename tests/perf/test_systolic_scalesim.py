@@ -69,4 +69,4 @@ def test_user_bandwidth_stalls_agreement():
         theirs = res["total_cycles"]   # SCALE-Sim USER: Total Cycles includes its stalls
         errs.append(abs(ours - theirs) / theirs)
     assert len(errs) >= 30
-    assert statistics.median(errs) < 0.30       # measured 0.274 on 60 layers (docs/systolic_model.md)
+    assert statistics.median(errs) < 0.22       # measured 0.194 on 60 layers (docs/systolic_model.md)
