@@ -26,11 +26,12 @@ import math
 
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import Graph, Node, OpKind
+from chiplab.ir.graph import Graph, Node, OpKind, Role
 from chiplab.perf.common import (Actions, host_transfer_layers, hw_block_layer, node_bytes, precision_bytes, price,
-                                 utilization, vector_layer, view_layer)
+                                 tensor_bytes, utilization, vector_layer, view_layer)
 from chiplab.perf.registry import EstimateOptions, register
 from chiplab.perf.result import Bound, LayerEstimate
+from chiplab.perf.systolic_residency import Residency, plan_residency
 from chiplab.perf.systolic_map import (dram_traffic, map_gemm, pipelined_cycles, psum_resident_plan,
                                        scalesim_cycles, scalesim_dram_traffic, sram_traffic)
 
@@ -71,33 +72,56 @@ class SystolicModel:
         if self.options.host_transfers:
             before, after = host_transfer_layers(graph, self.chip, self.precision, self.clock_hz)
         out.extend(before)
+        plan = {} if self.compat else plan_residency(graph, self.resident_capacity, self.precision)
         for node in graph.nodes:
-            out.append(self.layer(node))
+            out.append(self.layer(node, plan.get(node.name)))
         out.extend(after)
         return out
 
-    def layer(self, node: Node) -> LayerEstimate:
-        """One node's estimate, dispatched on its op kind."""
+    @property
+    def resident_capacity(self) -> float:
+        """Bytes of the ifmap buffer that can hold activations between layers (half of it
+        when double-buffered: the other half streams the working tiles)."""
+        return self.arch.ifmap_sram * (0.5 if self.arch.double_buffered else 1.0)
+
+    def layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
+        """One node's estimate, dispatched on its op kind. ``res``: which of its
+        activations are on chip (default mode, from :func:`plan_residency`); without
+        it every activation comes from and goes to DRAM, as in SCALE-Sim."""
         if node.op.is_matrix:
-            return self.matrix_layer(node)
+            return self.matrix_layer(node, res)
         if node.op is OpKind.VIEW:
             return view_layer(node)
         if node.op is OpKind.HW_BLOCK:
             return hw_block_layer(node, self.clock_hz)
         if node.op.is_vector:
-            return self.vector_layer(node)
+            return self.vector_layer(node, res)
         raise ValueError(f"{node.label}: op kind {node.op.value!r} has no systolic cost model")
 
     # --- non-matrix ops
-    def vector_layer(self, node: Node) -> LayerEstimate:
-        """Vector-unit roofline; operands on chip when they fit in the ifmap SRAM, else in DRAM."""
-        read, written = node_bytes(node, self.precision)
-        if read + written <= self.arch.ifmap_sram:
+    def vector_layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
+        """Vector-unit roofline: operands on chip (from the residency plan, or when the
+        whole op fits in the ifmap SRAM) are read at SRAM rate, the rest from DRAM."""
+        p = self.precision
+        if res is None:
+            read, written = node_bytes(node, p)
+            on_read, on_written = (read, written) if read + written <= self.arch.ifmap_sram else (0.0, 0.0)
+        else:
+            if node.op is OpKind.EMBEDDING:   # gathered rows come from the (DRAM) table
+                on_read = 0.0
+                read = node_bytes(node, p)[0]
+            else:
+                on_read = sum(tensor_bytes(t, p) for t, on in zip(node.inputs, res.inputs_on_chip) if on)
+                read = sum(tensor_bytes(t, p) for t in node.inputs)
+            written = sum(tensor_bytes(t, p) for t in node.outputs)
+            on_written = written if res.output_on_chip else 0.0
+        off_read, off_written = read - on_read, written - on_written
+        if off_read + off_written == 0:
             bpc = self.arch.ifmap_sram_bandwidth or 2 * self.chip.vector.lanes * self.elem
-            return vector_layer(node, self.chip, self.precision, self.clock_hz,
-                                bandwidth_bytes_per_s=bpc * self.clock_hz, memory=Bound.SRAM)
-        return vector_layer(node, self.chip, self.precision, self.clock_hz,
-                            bandwidth_bytes_per_s=self.chip.memory.dram_bandwidth, memory=Bound.DRAM)
+            return vector_layer(node, self.chip, p, self.clock_hz, bandwidth_bytes_per_s=bpc * self.clock_hz,
+                                memory=Bound.SRAM, rw_bytes=(read, written))
+        return vector_layer(node, self.chip, p, self.clock_hz, bandwidth_bytes_per_s=self.chip.memory.dram_bandwidth,
+                            memory=Bound.DRAM, rw_bytes=(off_read, off_written), onchip_rw_bytes=(on_read, on_written))
 
     # --- matrix ops
     def _a_unique(self, node: Node) -> float:
@@ -125,7 +149,17 @@ class SystolicModel:
             pq *= n
         return c.N * pq
 
-    def matrix_layer(self, node: Node) -> LayerEstimate:
+    @staticmethod
+    def _operands_on_chip(node: Node, res: Residency | None) -> tuple[bool, bool, bool]:
+        """Whether A, B (when it is an activation) and C stay on chip for this node."""
+        if res is None:
+            return False, False, False
+        acts = [on for t, on in zip(node.inputs, res.inputs_on_chip) if t.role is not Role.WEIGHT]
+        a_on = bool(acts) and acts[0]
+        b_on = (not node.gemm.b_is_weight) and len(acts) > 1 and acts[1]
+        return a_on, b_on, res.output_on_chip
+
+    def matrix_layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
         g = node.gemm
         if g is None:
             raise ValueError(f"{node.label}: matrix node without a GemmShape")
@@ -153,10 +187,17 @@ class SystolicModel:
         else:
             caps = dict(a_unique=self._a_unique(node), cap_a=a.ifmap_sram * half / self.elem,
                         cap_b=a.filter_sram * half / self.elem, cap_c=a.ofmap_sram * half / acc)
+            on = self._operands_on_chip(node, res)
+
+            def keep(x: float, i: int) -> float:   # no DRAM traffic for an operand already on chip
+                return 0.0 if on[i] else x
+
             d_a, d_b, d_c, spill = dram_traffic(mp, M, N, K, **caps)
+            d_a, d_b, d_c = keep(d_a, 0), keep(d_b, 1), keep(d_c, 2)
             alt = psum_resident_plan(mp, M, N, K, macs_per_pe=self.mpp, **caps)
             if alt is not None:   # keep psums on chip instead of spilling them, if that is faster
                 stream, a2, b2, c2 = alt
+                a2, b2, c2 = keep(a2, 0), keep(b2, 1), keep(c2, 2)
                 compute2 = batch * stream + 2 * R + C - 2
                 bytes1 = (d_a + d_b + d_c) * self.elem + spill * acc
                 bytes2 = (a2 + b2 + c2) * self.elem
@@ -221,6 +262,9 @@ class SystolicModel:
                         f"mapping eff {mp.mapping_efficiency:.0%}")
         if chunked:
             notes.append("streamed extent chunked so psums stay in the ofmap buffer")
+        kept = [w for w, o in zip(("input", "second operand", "output"), self._operands_on_chip(node, res)) if o]
+        if kept and not self.compat:
+            notes.append(f"on chip between layers: {', '.join(kept)}")
         stall = scalesim_stall if self.compat else total - compute
         if math.isinf(self.dram_bpc) and not all(p is not None for p in ports):
             notes.append("stall-free (infinite DRAM bandwidth)")

@@ -124,26 +124,32 @@ def view_layer(node: Node) -> LayerEstimate:
 
 
 def vector_layer(node: Node, chip: ChipSpec, precision: str, clock_hz: float, *, bandwidth_bytes_per_s: float,
-                 memory: Bound = Bound.DRAM) -> LayerEstimate:
+                 memory: Bound = Bound.DRAM, rw_bytes: tuple[float, float] | None = None,
+                 onchip_rw_bytes: tuple[float, float] = (0.0, 0.0)) -> LayerEstimate:
     """A non-matrix op on the vector unit, by roofline.
 
     ``bandwidth_bytes_per_s`` is the bandwidth of the memory the operands live in
     (``memory`` says which: DRAM or SRAM); the caller decides residency. The bound is
-    VECTOR when the lanes take longer than the bytes, else ``memory``.
+    VECTOR when the lanes take longer than the bytes, else ``memory``. A caller that
+    keeps some operands on chip passes the (read, written) bytes that go through
+    ``memory`` as ``rw_bytes`` and the on-chip rest as ``onchip_rw_bytes`` (priced as
+    SRAM accesses, assumed not to limit the time).
     """
     if memory not in (Bound.DRAM, Bound.SRAM):
         raise ValueError(f"vector_layer: memory must be DRAM or SRAM, got {memory}")
     if bandwidth_bytes_per_s <= 0:
         raise ValueError(f"{node.label}: memory bandwidth must be > 0, got {bandwidth_bytes_per_s}")
-    read, written = node_bytes(node, precision)
+    read, written = node_bytes(node, precision) if rw_bytes is None else rw_bytes
     t_ops = node.vector_ops / (chip.vector.lanes * chip.vector_clock_hz)
     t_mem = (read + written) / bandwidth_bytes_per_s
     t = max(t_ops, t_mem)
     bound = Bound.VECTOR if t_ops >= t_mem and t_ops > 0 else memory
+    o_read, o_written = onchip_rw_bytes
     if memory is Bound.DRAM:
-        acts = Actions(dram_read=read, dram_write=written, vector_ops=node.vector_ops)
+        acts = Actions(dram_read=read, dram_write=written, sram_read=o_read, sram_write=o_written,
+                       vector_ops=node.vector_ops)
     else:
-        acts = Actions(sram_read=read, sram_write=written, vector_ops=node.vector_ops)
+        acts = Actions(sram_read=read + o_read, sram_write=written + o_written, vector_ops=node.vector_ops)
     energy, br = price(acts, chip, precision)
     return _row(node, cycles=t * clock_hz, clock_hz=clock_hz, bound=bound, unit="vector", energy=energy,
                 breakdown=br, actions=acts)
