@@ -1,0 +1,183 @@
+"""One emulated layer: the chip's arithmetic for a user module, keyed by its module path.
+
+Matrix layers (``nn.Conv2d``, ``nn.Linear``) quantize weights once (cached) and activations per
+call, then take one of two paths:
+
+* **fast path** (integer operands): the convolution/matmul runs in float32 on the integer codes
+  (``q_x - zp_x`` and ``q_w``). Precondition, checked once per layer from the weights and the
+  activation zero point: ``max_o sum_k |q_w[o,k]| * max|q_x - zp_x| + |bias_q[o]| < 2**(width-1)``,
+  i.e. no partial sum in any order or chunking can overflow the accumulator, so wrap/saturate
+  and chunk order cannot matter. When that bound is also ``<= 2**24`` every partial sum is an
+  integer float32 holds exactly, so the fast path equals the exact path bit for bit
+  (``exact_fast``); above 2**24 it differs by float32 rounding of the sum only.
+  Float/MX operands take the fast path when the accumulator is fp32 with no chunking (float32
+  sum, order unspecified as on the chip's fp32 adder tree).
+* **exact path** (otherwise): im2col, chunk partial sums (exact int64 / float32), then the
+  accumulator's wrap/saturate/rounding after each chunk in the stated order.
+
+Other layers run on the vector unit: inputs and outputs rounded to the vector format.
+Layers whose op class the chip cannot run execute on the host in fp32.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from chiplab.emu.kernels import accumulate, act_quant, conv_partials, linear_partials, output_round, weight_quant
+from chiplab.emu.observers import Observer, qparams_for
+from chiplab.emu.spec import MatmulNumerics, VectorNumerics
+from chiplab.formats import INT_FORMATS, cast_float, get_format
+
+_NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
+_ACT = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.LeakyReLU,
+        nn.Mish, nn.ELU)
+_POOL = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+         nn.AdaptiveMaxPool2d)
+_LAYOUT = (nn.Identity, nn.Flatten, nn.Dropout, nn.Dropout2d, nn.Unflatten)
+
+
+def op_class(mod: nn.Module) -> str | None:
+    """The op class of a leaf module; None for pure data movement; 'unknown' otherwise."""
+    if isinstance(mod, nn.Conv2d):
+        return "conv"
+    if isinstance(mod, nn.Linear):
+        return "linear"
+    if isinstance(mod, _NORM):
+        return "norm"
+    if isinstance(mod, _ACT):
+        return "activation"
+    if isinstance(mod, _POOL):
+        return "pool"
+    if isinstance(mod, (nn.Softmax, nn.LogSoftmax)):
+        return "softmax"
+    if isinstance(mod, _LAYOUT):
+        return None
+    return "unknown"
+
+
+@dataclass
+class EmuLayer:
+    """Runtime state of one emulated module (mutable: the debugger toggles and overrides it)."""
+
+    path: str
+    module: nn.Module
+    op_class: str
+    cfg: MatmulNumerics | VectorNumerics | None      # None: host fp32
+    enabled: bool = True
+    observer: Observer | None = None
+    stats: dict = field(default_factory=dict)
+    # prepared matrix-layer state
+    w: torch.Tensor | None = None
+    w_scale: torch.Tensor | None = None
+    a_qp: object = None
+    bias_q: torch.Tensor | None = None
+    out_scale: torch.Tensor | None = None
+    fast: bool = False
+    exact_fast: bool = False
+
+    @property
+    def on_host(self) -> bool:
+        return self.cfg is None
+
+    # ------------------------------------------------------------ preparation
+    def prepare(self) -> None:
+        """Quantize the weights, derive activation qparams from the observer, pick the path."""
+        if not isinstance(self.cfg, MatmulNumerics):
+            return
+        cfg, m = self.cfg, self.module
+        self.w, self.w_scale, _ = weight_quant(m.weight, cfg.weight)
+        self.a_qp = None
+        if self.observer is not None:
+            lo, hi = self.observer.range()
+            self.a_qp = qparams_for(cfg.activation, lo, hi)
+        ints = cfg.weight.format in INT_FORMATS and cfg.activation.format in INT_FORMATS
+        acc = cfg.accumulator
+        if ints:
+            sx, zpx = self.a_qp
+            self.out_scale = (sx * self.w_scale).float().reshape(-1)          # per out channel (or scalar)
+            b = m.bias.detach().float() if m.bias is not None else torch.zeros(self.w.shape[0])
+            self.bias_q = torch.round(b / self.out_scale)
+            af = get_format(cfg.activation.format)
+            xmax = max(abs(af.qmin - float(zpx)), abs(af.qmax - float(zpx)))
+            bound = float((self.w.reshape(self.w.shape[0], -1).abs().sum(1) * xmax + self.bias_q.abs()).max())
+            self.stats["acc_bound"] = bound
+            self.fast = bound < 2 ** (acc.width - 1)
+            self.exact_fast = self.fast and bound <= 2 ** 24
+        else:
+            self.bias_q = m.bias.detach().float() if m.bias is not None else None
+            self.out_scale = None
+            self.fast = acc.format == "fp32" and acc.chunk == 0
+            self.exact_fast = self.fast
+
+    # ------------------------------------------------------------ execution
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.module
+        if not self.enabled or self.cfg is None:
+            return type(m).forward(m, x)
+        if isinstance(self.cfg, VectorNumerics):
+            fmt = self.cfg.format
+            if fmt == "fp32":
+                return type(m).forward(m, x)
+            return cast_float(type(m).forward(m, cast_float(x, fmt, "inf")), fmt, "inf")
+        return self._matmul(x)
+
+    def _matmul(self, x: torch.Tensor) -> torch.Tensor:
+        cfg, m = self.cfg, self.module
+        ints = self.out_scale is not None
+        is_conv = isinstance(m, nn.Conv2d)
+        xq = act_quant(x.float(), cfg.activation, self.a_qp, axis=1 if is_conv else -1)
+        if self.fast:
+            if is_conv:
+                y = F.conv2d(xq, self.w, None, m.stride, m.padding, m.dilation, m.groups)
+                chan = (1, -1, 1, 1)
+            else:
+                y = xq @ self.w.t()
+                chan = (-1,)
+            if self.bias_q is not None:
+                y = y + self.bias_q.reshape(chan)
+            if ints:
+                y = y * self.out_scale.reshape(chan) if self.out_scale.numel() > 1 else y * self.out_scale
+            return output_round(y, cfg.output)
+        return output_round(self._exact(xq, is_conv, ints), cfg.output)
+
+    def _exact(self, xq: torch.Tensor, is_conv: bool, ints: bool) -> torch.Tensor:
+        cfg, m = self.cfg, self.module
+        acc = cfg.accumulator
+        dtype = torch.float64 if ints else torch.float32
+        if is_conv:
+            p, (ho, wo) = conv_partials(xq, self.w, m, acc.chunk, dtype)      # (N, Cout, L, nc)
+            init = None if self.bias_q is None else self.bias_q.reshape(1, -1, 1)
+        else:
+            lead = xq.shape[:-1]
+            p = linear_partials(xq.reshape(-1, xq.shape[-1]), self.w, acc.chunk, dtype)   # (N, M, nc)
+            init = None if self.bias_q is None else self.bias_q.reshape(1, -1)
+        if ints:
+            p = p.round().to(torch.int64)
+            init = None if init is None else init.to(torch.int64)
+            exact = p.sum(-1) + (0 if init is None else init)
+        y = accumulate(p, acc, init)
+        if ints:
+            self.stats["acc_overflow_frac"] = float((y != exact).float().mean())
+            y = y.to(torch.float32)
+            y = y * (self.out_scale.reshape(1, -1, 1) if is_conv else self.out_scale.reshape(1, -1))
+        if is_conv:
+            return y.reshape(y.shape[0], y.shape[1], ho, wo)
+        return y.reshape(*lead, -1)
+
+    def describe(self) -> dict:
+        d = {"layer": self.path, "op_class": self.op_class, "enabled": self.enabled}
+        if self.cfg is None:
+            d["where"] = "host fp32"
+        elif isinstance(self.cfg, VectorNumerics):
+            d["where"] = f"vector {self.cfg.format}"
+        else:
+            c = self.cfg
+            d["where"] = (f"matrix w={c.weight.format}/{c.weight.granularity} a={c.activation.format} "
+                          f"acc={c.accumulator.format}{c.accumulator.width if c.accumulator.format == 'int' else ''}"
+                          f"/{c.accumulator.overflow}")
+            d["path"] = "fast" if self.fast else "exact"
+            d.update({k: v for k, v in self.stats.items()})
+        return d
