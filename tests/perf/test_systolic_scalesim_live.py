@@ -1,0 +1,47 @@
+"""Live check against SCALE-Sim itself on random layers and arrays (slow; needs the peer venv).
+
+    .venv/bin/pytest -m slow tests/perf/test_systolic_scalesim_live.py
+
+Draws small random conv and GEMM layers, arrays (1..40 × 1..40, any aspect) and
+dataflows, runs SCALE-Sim 3.0.0 through tools/scalesim_golden.py --one, and checks
+that --compat scalesim gives the same stall-free compute cycles.
+"""
+import json
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from test_systolic_scalesim import model_of, node_of
+
+ROOT = Path(__file__).resolve().parents[2]
+PEER = ROOT / ".peers" / "bin" / "python"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PEER.exists(), reason="SCALE-Sim peer venv (.peers) not installed")
+@pytest.mark.parametrize("seed", range(int(os.environ.get("CHIPLAB_LIVE_SEEDS", "12"))))
+def test_random_layers_match_scalesim(seed):
+    rng = random.Random(seed)
+    rows, cols, df = rng.randint(1, 40), rng.randint(1, 40), rng.choice(["os", "ws", "is"])
+    if seed % 2:
+        kind = "gemm"
+        layers = [[f"g{i}", rng.randint(1, 90), rng.randint(1, 90), rng.randint(1, 90)] for i in range(4)]
+    else:
+        kind = "conv"
+        layers = []
+        for i in range(4):
+            R, S, s = rng.randint(1, 5), rng.randint(1, 5), rng.randint(1, 3)
+            layers.append([f"c{i}", rng.randint(R, 20), rng.randint(S, 20), R, S, rng.randint(1, 12),
+                           rng.randint(1, 40), s])
+    job = dict(kind=kind, layers=layers, rows=rows, cols=cols, dataflow=df, mode="CALC", sram_kb=[64, 64, 64],
+               bw=[10, 10, 10])
+    out = subprocess.run([str(PEER), str(ROOT / "tools" / "scalesim_golden.py"), "--one", json.dumps(job)],
+                         capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    res = json.loads(out.stdout)["results"]
+    model = model_of(job)
+    for layer, r in zip(layers, res):
+        est = model.layer(node_of(kind, layer))
+        assert est.compute_cycles == r["total_cycles"], (rows, cols, df, layer)
