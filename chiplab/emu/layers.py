@@ -113,10 +113,11 @@ class EmuLayer:
             self.exact_fast = self.fast
 
     # ------------------------------------------------------------ execution
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, *args, **kwargs):
         m = self.module
-        if not self.enabled or self.cfg is None:
-            return type(m).forward(m, x)
+        if not self.enabled or self.cfg is None or len(args) != 1 or kwargs:
+            return type(m).forward(m, *args, **kwargs)
+        x = args[0]
         if isinstance(self.cfg, VectorNumerics):
             fmt = self.cfg.format
             if fmt == "fp32":
