@@ -156,10 +156,12 @@ def run_job(job: dict, workdir: str) -> dict:
         sim.run_scale(top_path=str(Path(workdir) / "out"))
     cpu = time.process_time() - t0
     results = []
-    for layer, obj in zip(job["layers"], sim.runner.single_layer_sim_object_list):
+    # a "DP" (depthwise) row becomes one SCALE-Sim layer per channel: report every simulated layer
+    names = [row[0] for row in sim.topo.topo_arrays]
+    for name, obj in zip(names, sim.runner.single_layer_sim_object_list):
         total_incl, total, stalls, util, map_eff, comp_util = obj.get_compute_report_items()
         d = obj.get_detail_report_items()
-        results.append({"layer": layer[0], "total_cycles_incl_prefetch": int(total_incl), "total_cycles": int(total),
+        results.append({"layer": name, "total_cycles_incl_prefetch": int(total_incl), "total_cycles": int(total),
                         "stall_cycles": int(stalls), "overall_util_pct": float(util),
                         "mapping_eff_pct": float(map_eff),
                         "sram_reads": {"ifmap": int(d[2]), "filter": int(d[5])}, "sram_writes_ofmap": int(d[8]),

@@ -45,3 +45,23 @@ def test_random_layers_match_scalesim(seed):
     for layer, r in zip(layers, res):
         est = model.layer(node_of(kind, layer))
         assert est.compute_cycles == r["total_cycles"], (rows, cols, df, layer)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PEER.exists(), reason="SCALE-Sim peer venv (.peers) not installed")
+@pytest.mark.parametrize("df", ["os", "ws", "is"])
+def test_depthwise_row_is_a_grouped_conv(df):
+    """A SCALE-Sim "DP" row (C channels, F filters) runs as C layers of 1 channel × F filters:
+    the grouped conv ConvShape(groups=C, K=C·F); compat prices its groups as separate layers."""
+    from chiplab.ir.graph import ConvShape, Node, OpKind
+
+    job = dict(kind="conv", layers=[["DP1", 14, 11, 3, 3, 6, 5, 2]], rows=8, cols=16, dataflow=df, mode="CALC",
+               sram_kb=[64, 64, 64], bw=[10, 10, 10])
+    out = subprocess.run([str(PEER), str(ROOT / "tools" / "scalesim_golden.py"), "--one", json.dumps(job)],
+                         capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    res = json.loads(out.stdout)["results"]
+    assert len(res) == 6
+    c = ConvShape(1, 6, 14, 11, 6 * 5, 3, 3, (2, 2), groups=6)
+    g = c.as_gemm()
+    est = model_of(job).layer(Node("dp", OpKind.CONV, gemm=g, conv=c, macs=g.macs))
+    assert est.compute_cycles == sum(r["total_cycles"] for r in res)
