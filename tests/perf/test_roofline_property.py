@@ -79,3 +79,32 @@ def test_vector_ops_respect_roofline(chip, n, ops_per):
     t_ops = node.vector_ops / (chip.vector.lanes * chip.vector_clock_hz)
     assert est.latency_s >= t_ops * (1 - 1e-9)
     assert est.latency_s > 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chip=chips(), n=st.integers(1, 6), ch=st.integers(1, 96), hw=st.integers(3, 40),
+       compat=st.sampled_from(["default", "scalesim"]))
+def test_whole_graph_rows_respect_roofline(chip, n, ch, hw, compat):
+    """Through run() (residency planning, vector rows, host rows): every row is at least
+    as slow as its MACs at peak and as its own DRAM traffic at full DRAM bandwidth."""
+    from chiplab.ir.graph import Graph, Role
+
+    prec = chip.native_precision
+    x = TensorSpec((1, ch, hw, hw), "float32")
+    nodes, prev = [], x
+    for i in range(n):
+        c = ConvShape(1, ch, hw, hw, ch, 3, 3, (1, 1), (1, 1))
+        y = TensorSpec((1, ch, hw, hw), "float32", Role.OUTPUT, f"conv{i}")
+        nodes.append(Node(f"conv{i}", OpKind.CONV, inputs=(prev, TensorSpec((ch, ch, 3, 3), "float32", Role.WEIGHT)),
+                          outputs=(y,), gemm=c.as_gemm(), conv=c, macs=c.macs))
+        z = TensorSpec(y.shape, "float32", Role.OUTPUT, f"relu{i}")
+        nodes.append(Node(f"relu{i}", OpKind.ELEMENTWISE, inputs=(y,), outputs=(z,), vector_ops=y.numel))
+        prev = z
+    m = model_for(chip, EstimateOptions(prec, compat=compat))
+    a = chip.arch
+    shared = not all(p is not None for p in (a.ifmap_dram_bandwidth, a.filter_dram_bandwidth, a.ofmap_dram_bandwidth))
+    for row in m.run(Graph("chain", nodes, inputs=(x,))):
+        assert row.latency_s >= row.macs / (m.peak_macs_per_cycle * chip.clock_hz) * (1 - 1e-9)
+        if shared:
+            assert row.latency_s >= row.dram_bytes / chip.memory.dram_bandwidth * (1 - 1e-9), row
+        assert row.cycles >= 0 and row.energy_j >= 0
