@@ -1,0 +1,5 @@
+"""Divergence debugger: which layers make the chip's output differ from fp32 (see docs/numerics.md)."""
+from chiplab.debug.core import debug
+from chiplab.debug.report import DebugReport
+
+__all__ = ["DebugReport", "debug"]

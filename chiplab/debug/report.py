@@ -1,0 +1,60 @@
+"""The debugger's report: culprits worst first, per-layer errors in three views, fixes, bundle."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe: +-inf and NaN become the strings "inf", "-inf", "nan"."""
+    if isinstance(v, float) and (math.isinf(v) or math.isnan(v)):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+@dataclass
+class DebugReport:
+    chip: str
+    culprits: list[str]
+    layers: list[dict]
+    final: dict
+    bisection: dict
+    fallbacks: list[dict] = field(default_factory=list)
+    median_isolated_sqnr_db: float = math.nan
+    fixes: list[dict] = field(default_factory=list)
+    bundle: str | None = None
+
+    def layer(self, path: str) -> dict:
+        for r in self.layers:
+            if r["layer"] == path:
+                return r
+        raise KeyError(f"no layer {path!r} in the report")
+
+    def to_dict(self) -> dict:
+        return _clean({"chip": self.chip, "culprits": self.culprits, "final": self.final, "bisection": self.bisection,
+                       "median_isolated_sqnr_db": self.median_isolated_sqnr_db, "fixes": self.fixes,
+                       "fallbacks": self.fallbacks, "bundle": self.bundle, "layers": self.layers})
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def summary(self) -> str:
+        lines = [f"chip {self.chip}: final output SQNR {self.final['sqnr_db']} dB, cosine {self.final['cosine']}"]
+        if not self.culprits:
+            lines.append("no culprit: every layer's isolated error is within the usual range")
+        for p in self.culprits:
+            r = self.layer(p)
+            lines.append(f"  {p:28s} isolated {r['isolated']['sqnr_db']:>7} dB  propagated {r['propagated']['sqnr_db']:>7} dB"
+                         f"  {r['where']}")
+        for f in self.fixes:
+            ok = "works" if f.get("verified") else "not verified"
+            lines.append(f"  fix {f['layer']}: {f.get('fix')} ({ok}: isolated {f.get('before_db')} -> {f.get('after_db')} dB)")
+        if self.bundle:
+            lines.append(f"repro: python -m chiplab.debug.repro {self.bundle}")
+        return "\n".join(lines)
