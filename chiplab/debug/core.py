@@ -146,9 +146,10 @@ def debug(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, 
                      "propagated": compare(s.ref_out[p], dev_out[p]), "isolated": s.isolated(emu, p),
                      **({"acc_overflow_frac": layer.stats["acc_overflow_frac"]} if "acc_overflow_frac" in layer.stats else {})})
     final = s.final(emu)
-    cands = [p for p in s.paths if not emu.layers[p].on_host and rows[s.paths.index(p)]["isolated"]["sqnr_db"] != math.inf]
+    cands = [p for p in s.paths if not emu.layers[p].on_host and rows[s.paths.index(p)]["isolated"]["channel_sqnr_db"] != math.inf]
     bis, evals, total = _bisect(s, cands, explain_frac)
-    iso = {r["layer"]: r["isolated"]["sqnr_db"] for r in rows}
+    # rank by the channel-normalized isolated SQNR: a crushed channel beside a big one shows
+    iso = {r["layer"]: r["isolated"]["channel_sqnr_db"] for r in rows}
     finite = [v for p, v in iso.items() if p in cands and math.isfinite(v)]
     med = statistics.median(finite) if finite else math.inf
     significant = (total > 0) if metric else final["sqnr_db"] < healthy_db
@@ -157,7 +158,7 @@ def debug(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, 
     report = DebugReport(chip=emu.chip_name, culprits=culprits, layers=rows, final=final,
                          bisection={"set": bis, "evaluations": evals, "explain_frac": explain_frac,
                                     "drop": total, "significant": significant, "drop_measure": "metric" if metric else "noise_power_ratio"},
-                         fallbacks=emu.fallbacks, median_isolated_sqnr_db=med)
+                         fallbacks=emu.fallbacks, median_isolated_channel_sqnr_db=med)
     if fixes:
         from chiplab.debug.fixes import suggest_and_check
         report.fixes = [suggest_and_check(s, p, iso[p], final, med) for p in culprits[:max_fixes]]

@@ -28,7 +28,7 @@ def _wider(t: TensorNumerics) -> TensorNumerics | None:
 def candidates(cfg: MatmulNumerics | None, overflowed: bool) -> list[tuple[str, object]]:
     out: list[tuple[str, object]] = []
     if isinstance(cfg, MatmulNumerics):
-        if cfg.weight.granularity == "per_tensor" and cfg.weight.format in INT_FORMATS + ("fp8_e4m3", "fp8_e5m2"):
+        if cfg.weight.granularity == "per_tensor" and cfg.weight.format in (*INT_FORMATS, "fp8_e4m3", "fp8_e5m2"):
             w = cfg.weight.model_copy(update={"granularity": "per_channel"})
             out.append(("per-channel weight scales", cfg.model_copy(update={"weight": w})))
         if overflowed and cfg.accumulator.format == "int" and cfg.accumulator.width < 32:
@@ -58,7 +58,7 @@ def suggest_and_check(session, path: str, before_db: float, final_before: dict, 
     med = median_db if math.isfinite(median_db) else -math.inf
     for name, ov in candidates(layer.cfg if not layer.on_host else None, overflowed):
         emu = session.make({**session.overrides, path: ov})
-        after = session.isolated(emu, path)["sqnr_db"]
+        after = session.isolated(emu, path)["channel_sqnr_db"]
         final = session.final(emu)
         better_final = (final.get("metric", 0) >= final_before.get("metric", 0)) and \
             (final["sqnr_db"] >= final_before["sqnr_db"] - 0.5)

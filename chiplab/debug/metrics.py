@@ -29,8 +29,23 @@ def max_abs(ref: torch.Tensor, got: torch.Tensor) -> float:
     return float((got.double() - ref.double()).abs().max()) if ref.numel() else 0.0
 
 
+def channel_sqnr_db(ref: torch.Tensor, got: torch.Tensor) -> float:
+    """SQNR with every channel (dim 1) first scaled to unit RMS in the reference, so a channel
+    crushed next to a large one counts as much as the large one (plain SQNR hides it).
+    Channels below 1e-3 of the global RMS are scaled as if at that floor."""
+    if ref.dim() < 2:
+        return sqnr_db(ref, got)
+    r = ref.double().movedim(1, 0).reshape(ref.shape[1], -1)
+    g = got.double().movedim(1, 0).reshape(ref.shape[1], -1)
+    rms = r.pow(2).mean(1, keepdim=True).sqrt()
+    floor = float(r.pow(2).mean().sqrt()) * 1e-3
+    scale = torch.clamp(rms, min=max(floor, 1e-30))
+    return sqnr_db(r / scale, g / scale)
+
+
 def compare(ref: torch.Tensor, got: torch.Tensor) -> dict:
-    return {"sqnr_db": _r(sqnr_db(ref, got)), "cosine": _r(cosine(ref, got), 6), "max_abs_err": _r(max_abs(ref, got), 6)}
+    return {"sqnr_db": _r(sqnr_db(ref, got)), "channel_sqnr_db": _r(channel_sqnr_db(ref, got)),
+            "cosine": _r(cosine(ref, got), 6), "max_abs_err": _r(max_abs(ref, got), 6)}
 
 
 def _r(v: float, nd: int = 2):

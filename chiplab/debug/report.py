@@ -26,7 +26,7 @@ class DebugReport:
     final: dict
     bisection: dict
     fallbacks: list[dict] = field(default_factory=list)
-    median_isolated_sqnr_db: float = math.nan
+    median_isolated_channel_sqnr_db: float = math.nan
     fixes: list[dict] = field(default_factory=list)
     bundle: str | None = None
 
@@ -38,7 +38,7 @@ class DebugReport:
 
     def to_dict(self) -> dict:
         return _clean({"chip": self.chip, "culprits": self.culprits, "final": self.final, "bisection": self.bisection,
-                       "median_isolated_sqnr_db": self.median_isolated_sqnr_db, "fixes": self.fixes,
+                       "median_isolated_channel_sqnr_db": self.median_isolated_channel_sqnr_db, "fixes": self.fixes,
                        "fallbacks": self.fallbacks, "bundle": self.bundle, "layers": self.layers})
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -50,8 +50,8 @@ class DebugReport:
             lines.append("no culprit: every layer's isolated error is within the usual range")
         for p in self.culprits:
             r = self.layer(p)
-            lines.append(f"  {p:28s} isolated {r['isolated']['sqnr_db']:>7} dB  propagated {r['propagated']['sqnr_db']:>7} dB"
-                         f"  {r['where']}")
+            lines.append(f"  {p:28s} isolated {r['isolated']['sqnr_db']:>7} dB (channel-normalized "
+                         f"{r['isolated']['channel_sqnr_db']:>7} dB)  propagated {r['propagated']['sqnr_db']:>7} dB  {r['where']}")
         for f in self.fixes:
             ok = "works" if f.get("verified") else "not verified"
             lines.append(f"  fix {f['layer']}: {f.get('fix')} ({ok}: isolated {f.get('before_db')} -> {f.get('after_db')} dB)")

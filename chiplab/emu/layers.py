@@ -9,7 +9,9 @@ call, then take one of two paths:
   i.e. no partial sum in any order or chunking can overflow the accumulator, so wrap/saturate
   and chunk order cannot matter. When that bound is also ``<= 2**24`` every partial sum is an
   integer float32 holds exactly, so the fast path equals the exact path bit for bit
-  (``exact_fast``); above 2**24 it differs by float32 rounding of the sum only.
+  (``exact_fast``). Above 2**24 the activation codes are split, ``x = 16*x_hi + x_lo`` with
+  ``x_lo`` in [0, 15], and two float32 convolutions (each bounded by 2**24, so exact) are
+  combined in float64: still bit-exact, at twice the cost for those layers (``split``).
   Float/MX operands take the fast path when the accumulator is fp32 with no chunking (float32
   sum, order unspecified as on the chip's fp32 adder tree).
 * **exact path** (otherwise): im2col, chunk partial sums (exact int64 / float32), then the
@@ -77,6 +79,7 @@ class EmuLayer:
     out_scale: torch.Tensor | None = None
     fast: bool = False
     exact_fast: bool = False
+    split: bool = False
 
     @property
     def on_host(self) -> bool:
@@ -105,7 +108,12 @@ class EmuLayer:
             bound = float((self.w.reshape(self.w.shape[0], -1).abs().sum(1) * xmax + self.bias_q.abs()).max())
             self.stats["acc_bound"] = bound
             self.fast = bound < 2 ** (acc.width - 1)
-            self.exact_fast = self.fast and bound <= 2 ** 24
+            wsum = float(self.w.reshape(self.w.shape[0], -1).abs().sum(1).max())
+            self.split = self.fast and bound > 2 ** 24
+            split_ok = wsum * max(15.0, -(-xmax // 16)) <= 2 ** 24
+            if self.split and not split_ok:
+                self.fast = False            # cannot be exact in float32: take the exact path
+            self.exact_fast = self.fast
         else:
             self.bias_q = m.bias.detach().float() if m.bias is not None else None
             self.out_scale = None
@@ -131,18 +139,25 @@ class EmuLayer:
         is_conv = isinstance(m, nn.Conv2d)
         xq = act_quant(x.float(), cfg.activation, self.a_qp, axis=1 if is_conv else -1)
         if self.fast:
-            if is_conv:
-                y = F.conv2d(xq, self.w, None, m.stride, m.padding, m.dilation, m.groups)
-                chan = (1, -1, 1, 1)
-            else:
-                y = xq @ self.w.t()
-                chan = (-1,)
+            chan = (1, -1, 1, 1) if is_conv else (-1,)
+            if self.split:
+                hi = torch.floor(xq / 16.0)
+                y = (16.0 * self._mm(hi, is_conv).double() + self._mm(xq - 16.0 * hi, is_conv).double()
+                     + self.bias_q.double().reshape(chan)).float()
+                return output_round(y * self.out_scale.reshape(chan), cfg.output)
+            y = self._mm(xq, is_conv)
             if self.bias_q is not None:
                 y = y + self.bias_q.reshape(chan)
             if ints:
                 y = y * self.out_scale.reshape(chan) if self.out_scale.numel() > 1 else y * self.out_scale
             return output_round(y, cfg.output)
         return output_round(self._exact(xq, is_conv, ints), cfg.output)
+
+    def _mm(self, xq: torch.Tensor, is_conv: bool) -> torch.Tensor:
+        m = self.module
+        if is_conv:
+            return F.conv2d(xq, self.w, None, m.stride, m.padding, m.dilation, m.groups)
+        return xq @ self.w.t()
 
     def _exact(self, xq: torch.Tensor, is_conv: bool, ints: bool) -> torch.Tensor:
         cfg, m = self.cfg, self.module
@@ -179,6 +194,6 @@ class EmuLayer:
             d["where"] = (f"matrix w={c.weight.format}/{c.weight.granularity} a={c.activation.format} "
                           f"acc={c.accumulator.format}{c.accumulator.width if c.accumulator.format == 'int' else ''}"
                           f"/{c.accumulator.overflow}")
-            d["path"] = "fast" if self.fast else "exact"
+            d["path"] = ("fast-split" if self.split else "fast") if self.fast else "exact"
             d.update({k: v for k, v in self.stats.items()})
         return d

@@ -134,3 +134,15 @@ def test_chip_spec_objects_accepted():
     spec = load_chip("systolic-128")
     r = emulate(Net(), spec, torch.randn(1, 3, 8, 8))
     assert r.chip == "systolic-128" and r.layers
+
+
+def test_split_fast_path_is_bit_exact_above_2_24():
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.ReLU(), nn.Linear(4096, 8)).eval()
+    x = torch.randn(4, 4096)
+    emu = Emulator(m, "int8", x)
+    layer = emu.layers["1"]
+    assert layer.stats["acc_bound"] > 2 ** 24 and layer.split and layer.fast
+    fast = emu(x)
+    layer.fast = False
+    assert torch.equal(emu(x), fast)
