@@ -176,7 +176,7 @@ def provenance(argv: list[str]) -> dict:
     return {"tool": "SCALE-Sim v3 (PyPI scalesim)", "scalesim_version": version("scalesim"),
             "numpy_version": numpy.__version__, "python": platform.python_version(), "host": platform.node(),
             "machine": platform.machine(), "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(["python"] + argv), "script": "tools/scalesim_golden.py",
+            "command": " ".join([os.path.relpath(sys.executable, ROOT)] + argv), "script": "tools/scalesim_golden.py",
             "driver": "scalesim.scale_sim.scalesim(save_disk_space=True, verbose=False), in-process",
             "word_size_bytes": 1, "sram_kb_is_1024_bytes": True}
 
