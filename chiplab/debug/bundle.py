@@ -70,5 +70,13 @@ def _build(ref: str) -> torch.nn.Module:
         import importlib
         mod, fn = ref.split(":", 1)
         return getattr(importlib.import_module(mod), fn)()
-    from chiplab.capture.workloads import build   # the workload registry (names, file.py:factory)
-    return build(ref, batch=1)[0]
+    try:
+        from chiplab.capture.workloads import build   # the workload registry (names, file.py:factory)
+    except ImportError:
+        build = None
+    if build is not None:
+        return build(ref, batch=1)[0]
+    import torchvision
+    if hasattr(torchvision.models, ref):
+        return getattr(torchvision.models, ref)(weights=None)
+    raise ValueError(f"factory: cannot rebuild model {ref!r} (no workload registry, not a torchvision model)")
