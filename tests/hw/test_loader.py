@@ -24,7 +24,7 @@ def _err(mutate) -> str:
 def test_systolic_128_loads_with_si_units():
     c = load_chip("systolic-128")
     assert isinstance(c, ChipSpec) and c.arch.rows == 128 and c.clock_hz == 1e9
-    assert c.arch.ifmap_sram == 64e3 and c.energy.mac["int8"] == pytest.approx(0.23e-12)
+    assert c.arch.ifmap_sram == 65536 and c.energy.mac["int8"] == pytest.approx(0.23e-12)
     assert c.peak_macs_per_s("int8") == 128 * 128 * 1e9
     assert c.citation("energy.mac.int8").startswith("[D]")
 
