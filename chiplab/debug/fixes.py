@@ -67,6 +67,8 @@ def suggest_and_check(session, path: str, before_db: float, final_before: dict, 
         if ok:
             return {"layer": path, "fix": name, "verified": True, "before_db": before_db, "after_db": after,
                     "final_sqnr_db_before": final_before["sqnr_db"], "final_sqnr_db_after": final["sqnr_db"],
+                    **({"final_metric_before": final_before["metric"], "final_metric_after": final["metric"]}
+                       if "metric" in final else {}),
                     "tried": tried}
     return {"layer": path, "fix": tried[-1]["fix"] if tried else None, "verified": False, "before_db": before_db,
             "after_db": tried[-1]["isolated_db"] if tried else None, "tried": tried}
