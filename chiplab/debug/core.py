@@ -23,7 +23,7 @@ import torch.nn as nn
 
 from chiplab.debug.metrics import compare, sqnr_db
 from chiplab.debug.report import DebugReport
-from chiplab.emu.emulator import Emulator, Override, _batches, as_tuple
+from chiplab.emu.emulator import Emulator, Override, _batches, _clone, as_tuple
 
 
 def _first_tensor(out: Any) -> torch.Tensor:
@@ -48,7 +48,7 @@ class Session:
         self.paths = list(self.emu.layers)
         self.ref_in: dict[str, tuple] = {}
         self.emu.enable(set())
-        hooks = [l.module.register_forward_pre_hook(lambda _m, a, p=p: self.ref_in.__setitem__(p, a))
+        hooks = [l.module.register_forward_pre_hook(lambda _m, a, p=p: self.ref_in.__setitem__(p, _clone(a)))
                  for p, l in self.emu.layers.items()]
         try:
             self.ref_raw, self.ref_out = self.emu.run_capture(inputs, self.paths)
@@ -72,7 +72,7 @@ class Session:
     def isolated(self, emu: Emulator, path: str) -> dict:
         layer = emu.layers[path]
         with torch.no_grad():
-            out = layer.module(*self.ref_in[path])
+            out = layer.module(*_clone(self.ref_in[path]))      # in-place modules must not eat the reference
         return compare(self.ref_out[path], out)
 
     def final(self, emu: Emulator) -> dict:

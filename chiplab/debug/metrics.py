@@ -32,8 +32,9 @@ def max_abs(ref: torch.Tensor, got: torch.Tensor) -> float:
 def channel_sqnr_db(ref: torch.Tensor, got: torch.Tensor) -> float:
     """SQNR with every channel (dim 1) first scaled to unit RMS in the reference, so a channel
     crushed next to a large one counts as much as the large one (plain SQNR hides it).
-    Channels below 1e-3 of the global RMS are scaled as if at that floor."""
-    if ref.dim() < 2:
+    Channels below 1e-3 of the global RMS are scaled as if at that floor. With fewer than 16
+    values per channel (e.g. logits of a batch of 1) the plain SQNR is returned."""
+    if ref.dim() < 2 or ref.numel() // ref.shape[1] < 16:
         return sqnr_db(ref, got)
     r = ref.double().movedim(1, 0).reshape(ref.shape[1], -1)
     g = got.double().movedim(1, 0).reshape(ref.shape[1], -1)

@@ -22,6 +22,15 @@ from chiplab.emu.spec import MatmulNumerics, NumericsSpec
 Override = MatmulNumerics | str   # a MatmulNumerics, or "host"
 
 
+def _clone(v: Any) -> Any:
+    """Copy captured tensors: later in-place ops (ReLU(inplace=True)) would change them."""
+    if isinstance(v, torch.Tensor):
+        return v.detach().clone()
+    if isinstance(v, (tuple, list)):
+        return type(v)(_clone(t) for t in v)
+    return v
+
+
 def as_tuple(inputs: Any) -> tuple:
     if isinstance(inputs, torch.Tensor):
         return (inputs,)
@@ -146,7 +155,7 @@ class Emulator:
         """Run and record the outputs of the named layers."""
         got: dict[str, torch.Tensor] = {}
         handles = [self.layers[p].module.register_forward_hook(
-            lambda _m, _a, out, p=p: got.__setitem__(p, out.detach())) for p in paths]
+            lambda _m, _a, out, p=p: got.__setitem__(p, _clone(out))) for p in paths]
         try:
             out = self(*inputs)
         finally:

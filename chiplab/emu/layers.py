@@ -101,7 +101,7 @@ class EmuLayer:
         if ints:
             sx, zpx = self.a_qp
             self.out_scale = (sx * self.w_scale).float().reshape(-1)          # per out channel (or scalar)
-            b = m.bias.detach().float() if m.bias is not None else torch.zeros(self.w.shape[0])
+            b = m.bias.detach().float() if m.bias is not None else torch.zeros(self.w.shape[0], device=self.w.device)
             self.bias_q = torch.round(b / self.out_scale)
             af = get_format(cfg.activation.format)
             xmax = max(abs(af.qmin - float(zpx)), abs(af.qmax - float(zpx)))
@@ -191,9 +191,12 @@ class EmuLayer:
             d["where"] = f"vector {self.cfg.format}"
         else:
             c = self.cfg
-            d["where"] = (f"matrix w={c.weight.format}/{c.weight.granularity} a={c.activation.format} "
-                          f"acc={c.accumulator.format}{c.accumulator.width if c.accumulator.format == 'int' else ''}"
-                          f"/{c.accumulator.overflow}")
+            gran = "block32" if c.weight.kind == "mx" else c.weight.granularity
+            acc = (f"int{c.accumulator.width}/{c.accumulator.overflow}" if c.accumulator.format == "int"
+                   else c.accumulator.format)
+            if c.accumulator.chunk:
+                acc += f"/chunk{c.accumulator.chunk}/{c.accumulator.order}"
+            d["where"] = f"matrix w={c.weight.format}/{gran} a={c.activation.format} acc={acc} out={c.output.format}"
             d["path"] = ("fast-split" if self.split else "fast") if self.fast else "exact"
             d.update({k: v for k, v in self.stats.items()})
         return d

@@ -72,3 +72,13 @@ def test_repro_bundle_reproduces_with_one_command(tmp_path):
                        text=True, timeout=120, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "reproduced" in r.stdout and rep.culprits[0] in r.stdout
+
+
+def test_inplace_relu_does_not_corrupt_reference_captures():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+                      nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(inplace=True)).eval()
+    rep = debug(m, INT8, torch.randn(2, 3, 8, 8), fixes=False)
+    for p in ("1", "2", "4"):                      # fp32 vector layers fed fp32 inputs: no error
+        assert rep.layer(p)["isolated"]["sqnr_db"] == float("inf"), (p, rep.layer(p))
+    assert rep.culprits == []
