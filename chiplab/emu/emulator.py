@@ -2,8 +2,9 @@
 
 The user's model is deep-copied; every leaf module gets an :class:`~chiplab.emu.layers.EmuLayer`
 installed as its ``forward`` (named by its module path, e.g. ``layer2.0.conv1``). The original
-model is never modified. Functional ops inside non-leaf modules (``out += identity``,
-``torch.flatten``) run in fp32: only leaf modules carry the chip's numerics.
+model is never modified. Functional arithmetic outside leaf modules (``out += identity``,
+``F.relu``) is rounded to the vector format when that is not fp32 (:mod:`chiplab.emu.functional`),
+on full runs only (the debugger's subset runs attribute error to layers).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 import torch.nn as nn
 
+from chiplab.emu.functional import VectorRounding
 from chiplab.emu.layers import EmuLayer, op_class
 from chiplab.emu.observers import Observer
 from chiplab.emu.resolve import resolve_chip
@@ -89,6 +91,13 @@ class Emulator:
             layer.prepare()
         for layer in self.layers.values():
             layer.module.forward = layer      # instance attribute: hooks keep working
+        vec = self.numerics.vector.format
+        self.functional = None
+        if vec != "fp32" and not self.numerics.on_host("elementwise"):
+            self.functional = VectorRounding(vec)
+            for layer in self.layers.values():
+                layer.mode = self.functional
+        self.functional_enabled = True
 
     # ------------------------------------------------------------ setup
     def _build(self, overrides: Mapping[str, Override]) -> None:
@@ -144,11 +153,15 @@ class Emulator:
     def enable(self, paths: Iterable[str] | None) -> None:
         """Emulate only ``paths`` (None: all layers); the rest run in fp32."""
         sel = None if paths is None else set(paths)
+        self.functional_enabled = sel is None      # functional ops belong to no layer: on only for a full run
         for p, layer in self.layers.items():
             layer.enabled = sel is None or p in sel
 
     def __call__(self, *inputs: torch.Tensor) -> Any:
         with torch.no_grad():
+            if self.functional is not None and self.functional_enabled:
+                with self.functional:
+                    return self.model(*inputs)
             return self.model(*inputs)
 
     def run_capture(self, inputs: tuple, paths: Iterable[str]) -> tuple[Any, dict[str, torch.Tensor]]:

@@ -80,6 +80,7 @@ class EmuLayer:
     fast: bool = False
     exact_fast: bool = False
     split: bool = False
+    mode: object = None        # the model's VectorRounding mode, paused while this layer runs
 
     @property
     def on_host(self) -> bool:
@@ -122,6 +123,15 @@ class EmuLayer:
 
     # ------------------------------------------------------------ execution
     def __call__(self, *args, **kwargs):
+        if self.mode is None:
+            return self._call(*args, **kwargs)
+        self.mode.depth += 1
+        try:
+            return self._call(*args, **kwargs)
+        finally:
+            self.mode.depth -= 1
+
+    def _call(self, *args, **kwargs):
         m = self.module
         if not self.enabled or self.cfg is None or len(args) != 1 or kwargs:
             return type(m).forward(m, *args, **kwargs)

@@ -146,3 +146,24 @@ def test_split_fast_path_is_bit_exact_above_2_24():
     fast = emu(x)
     layer.fast = False
     assert torch.equal(emu(x), fast)
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        out = self.conv(x)
+        out += x * 1.001                      # functional ops, not modules
+        return torch.relu(out)
+
+
+def test_functional_ops_rounded_to_vector_format():
+    m, x = Residual().eval(), torch.randn(2, 4, 6, 6)
+    emu = Emulator(m, "bf16", x)
+    y = emu(x)
+    assert torch.equal(y, y.to(torch.bfloat16).float()) and emu.functional.count == 3
+    emu.enable(set())                        # the fp32 reference run: no rounding at all
+    assert torch.equal(emu(x), m(x))
+    assert Emulator(m, "int8", x).functional is None        # fp32 vector unit: nothing to round
