@@ -23,7 +23,7 @@ from chiplab.emu.spec import MatmulNumerics, NumericsSpec
 
 def write_bundle(directory: str | Path, model: torch.nn.Module, inputs: tuple, numerics: NumericsSpec, chip_name: str,
                  overrides: Mapping[str, Any], report, *, factory: str | None = None, calibration: Any = None,
-                 observer: str | None = None) -> Path:
+                 observer: str | None = None, fold_bn: bool = True) -> Path:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     try:
@@ -38,7 +38,8 @@ def write_bundle(directory: str | Path, model: torch.nn.Module, inputs: tuple, n
         torch.save(model, d / "model.pt")
     torch.save({"inputs": inputs, "calibration": calibration}, d / "inputs.pt")
     ov = {p: (v if isinstance(v, str) else v.model_dump()) for p, v in overrides.items()}
-    chip = {"name": chip_name, "numerics": numerics.model_dump(mode="json"), "overrides": ov, "observer": observer}
+    chip = {"name": chip_name, "numerics": numerics.model_dump(mode="json"), "overrides": ov, "observer": observer,
+            "fold_bn": fold_bn}
     (d / "chip.yaml").write_text(yaml.safe_dump(chip, sort_keys=False))
     (d / "finding.json").write_text(report.to_json())
     (d / "README.txt").write_text(f"Reproduce: python -m chiplab.debug.repro {d}\n")
@@ -62,7 +63,8 @@ def load_bundle(directory: str | Path) -> dict:
     data = torch.load(d / "inputs.pt", weights_only=False)
     finding = json.loads((d / "finding.json").read_text())
     return {"model": model.eval(), "inputs": data["inputs"], "calibration": data["calibration"], "numerics": numerics,
-            "overrides": overrides, "finding": finding, "observer": chip.get("observer"), "name": chip.get("name")}
+            "overrides": overrides, "finding": finding, "observer": chip.get("observer"), "name": chip.get("name"),
+            "fold_bn": chip.get("fold_bn", True)}
 
 
 def _build(ref: str) -> torch.nn.Module:

@@ -40,10 +40,11 @@ class Session:
     """State shared by the views and the fix checker: one emulator, its fp32 reference run."""
 
     def __init__(self, model: nn.Module, chip: Any, inputs: tuple, calibration: Any, observer: str | None,
-                 overrides: Mapping[str, Override] | None, metric: Callable[[Any], float] | None):
+                 overrides: Mapping[str, Override] | None, metric: Callable[[Any], float] | None, fold_bn: bool = True):
         self.model, self.chip, self.inputs = model, chip, inputs
         self.calibration = calibration if calibration is not None else inputs
         self.observer, self.overrides, self.metric = observer, dict(overrides or {}), metric
+        self.fold_bn = fold_bn
         self.emu = self.make(self.overrides)
         self.paths = list(self.emu.layers)
         self.ref_in: dict[str, tuple] = {}
@@ -60,7 +61,8 @@ class Session:
         self.ref_metric = metric(self.ref_raw) if metric else None
 
     def make(self, overrides: Mapping[str, Override]) -> Emulator:
-        return Emulator(self.model, self.chip, self.calibration, observer=self.observer, overrides=overrides)
+        return Emulator(self.model, self.chip, self.calibration, observer=self.observer, overrides=overrides,
+                        fold_bn=self.fold_bn)
 
     def badness(self, out: Any) -> float:
         """Final drop: metric(fp32) - metric(device) with a user metric, else noise power ratio."""
@@ -122,7 +124,7 @@ def _bisect(s: Session, candidates: list[str], frac: float) -> tuple[list[str], 
 def debug(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, metric: Callable[[Any], float] | None = None,
           observer: str | None = None, overrides: Mapping[str, Override] | None = None, explain_frac: float = 0.5,
           outlier_db: float = 10.0, healthy_db: float = 30.0, fixes: bool = True, max_fixes: int = 3, bundle: str | None = None,
-          factory: str | None = None) -> DebugReport:
+          factory: str | None = None, fold_bn: bool = True) -> DebugReport:
     """Compare the chip's run of ``model`` with fp32, layer by layer, and name the culprits.
 
     ``metric``: optional ``f(model_output) -> float`` (higher is better, e.g. top-1 against
@@ -136,7 +138,7 @@ def debug(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, 
     inputs = as_tuple(inputs)
     if calibration is not None:
         _batches(calibration)
-    s = Session(model, chip, inputs, calibration, observer, overrides, metric)
+    s = Session(model, chip, inputs, calibration, observer, overrides, metric, fold_bn)
     emu = s.emu
     _, dev_out = emu.run_capture(inputs, s.paths)
     rows = []
@@ -158,12 +160,13 @@ def debug(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, 
     report = DebugReport(chip=emu.chip_name, culprits=culprits, layers=rows, final=final,
                          bisection={"set": bis, "evaluations": evals, "explain_frac": explain_frac,
                                     "drop": total, "significant": significant, "drop_measure": "metric" if metric else "noise_power_ratio"},
-                         fallbacks=emu.fallbacks, median_isolated_channel_sqnr_db=med)
+                         fallbacks=emu.fallbacks, folded=[{"conv": c, "bn": b} for c, b in emu.folded], median_isolated_channel_sqnr_db=med)
     if fixes:
         from chiplab.debug.fixes import suggest_and_check
         report.fixes = [suggest_and_check(s, p, iso[p], final, med) for p in culprits[:max_fixes]]
     if bundle is not None:
         from chiplab.debug.bundle import write_bundle
         report.bundle = str(write_bundle(bundle, model, inputs, emu.numerics, emu.chip_name, s.overrides, report,
-                                         factory=factory, calibration=calibration, observer=observer))
+                                         factory=factory, calibration=calibration, observer=observer,
+                                         fold_bn=fold_bn))
     return report

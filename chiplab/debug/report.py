@@ -26,6 +26,7 @@ class DebugReport:
     final: dict
     bisection: dict
     fallbacks: list[dict] = field(default_factory=list)
+    folded: list[dict] = field(default_factory=list)
     median_isolated_channel_sqnr_db: float = math.nan
     fixes: list[dict] = field(default_factory=list)
     bundle: str | None = None
@@ -39,7 +40,7 @@ class DebugReport:
     def to_dict(self) -> dict:
         return _clean({"chip": self.chip, "culprits": self.culprits, "final": self.final, "bisection": self.bisection,
                        "median_isolated_channel_sqnr_db": self.median_isolated_channel_sqnr_db, "fixes": self.fixes,
-                       "fallbacks": self.fallbacks, "bundle": self.bundle, "layers": self.layers})
+                       "fallbacks": self.fallbacks, "folded_batchnorm": self.folded, "bundle": self.bundle, "layers": self.layers})
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)

@@ -21,7 +21,7 @@ def reproduce(directory: str):
         if not same:
             raise RuntimeError(f"{directory}: the rebuilt model does not match the exported program model.pt2")
     rep = debug(b["model"], b["numerics"], b["inputs"], calibration=b["calibration"], observer=b["observer"],
-                overrides=b["overrides"], fixes=False)
+                overrides=b["overrides"], fixes=False, fold_bn=b["fold_bn"])
     rep.chip = b["name"] or rep.chip
     return rep, b["finding"]
 

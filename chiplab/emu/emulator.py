@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 import torch.nn as nn
 
+from chiplab.emu.fold import fold_batchnorm
 from chiplab.emu.functional import VectorRounding
 from chiplab.emu.layers import EmuLayer, op_class
 from chiplab.emu.observers import Observer
@@ -58,22 +59,25 @@ class EmulationResult:
     chip: str
     layers: list[dict]
     fallbacks: list[dict] = field(default_factory=list)
+    folded: list[tuple[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         out = self.output
         summary = {"shape": list(out.shape), "mean": float(out.float().mean())} if isinstance(out, torch.Tensor) else {}
-        return {"chip": self.chip, "output": summary, "fallbacks": self.fallbacks, "layers": self.layers}
+        return {"chip": self.chip, "output": summary, "fallbacks": self.fallbacks,
+                "folded_batchnorm": [{"conv": c, "bn": b} for c, b in self.folded], "layers": self.layers}
 
 
 class Emulator:
     """A model prepared for a chip's numerics: calibrated once, run many times.
 
+    ``fold_bn``: fold BatchNorm into the preceding conv first (as deployment compilers do).
     ``overrides`` maps module paths to a :class:`MatmulNumerics` or ``"host"`` (the debugger's
     fixes use this). ``observer`` replaces every activation observer (minmax|percentile|mse).
     """
 
     def __init__(self, model: nn.Module, chip: Any, calibration: Any, *, observer: str | None = None,
-                 overrides: Mapping[str, Override] | None = None):
+                 overrides: Mapping[str, Override] | None = None, fold_bn: bool = True):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         self.chip_name, self.numerics = resolve_chip(chip)
@@ -83,6 +87,10 @@ class Emulator:
             self.numerics = _with_observer(self.numerics, observer)
         self.reference = model.eval()
         self.model = copy.deepcopy(model).eval()
+        self.folded: list[tuple[str, str]] = []
+        self.fold_note = None
+        if fold_bn:
+            self.folded, self.fold_note = fold_batchnorm(self.model)
         self.layers: dict[str, EmuLayer] = {}
         self.fallbacks: list[dict] = []
         self._build(overrides or {})
@@ -193,7 +201,7 @@ def _with_observer(n: NumericsSpec, observer: str) -> NumericsSpec:
 
 
 def emulate(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, observer: str | None = None,
-            overrides: Mapping[str, Override] | None = None) -> EmulationResult:
+            overrides: Mapping[str, Override] | None = None, fold_bn: bool = True) -> EmulationResult:
     """Run ``model`` on ``inputs`` with the chip's arithmetic and return what the chip outputs.
 
     ``chip``: a preset name or chip-file path, a ChipSpec, or a NumericsSpec. ``calibration``:
@@ -201,9 +209,9 @@ def emulate(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None
     """
     inputs = as_tuple(inputs)
     emu = Emulator(model, chip, calibration if calibration is not None else inputs, observer=observer,
-                   overrides=overrides)
+                   overrides=overrides, fold_bn=fold_bn)
     out = emu(*inputs)
-    return EmulationResult(out, emu.chip_name, emu.describe(), emu.fallbacks)
+    return EmulationResult(out, emu.chip_name, emu.describe(), emu.fallbacks, emu.folded)
 
 
 Metric = Callable[[Any], float]

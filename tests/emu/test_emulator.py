@@ -167,3 +167,18 @@ def test_functional_ops_rounded_to_vector_format():
     emu.enable(set())                        # the fp32 reference run: no rounding at all
     assert torch.equal(emu(x), m(x))
     assert Emulator(m, "int8", x).functional is None        # fp32 vector unit: nothing to round
+
+
+def test_batchnorm_folded_into_conv():
+    import torchvision
+    m = torchvision.models.resnet18(weights=None).eval()
+    for mod in m.modules():                  # non-trivial BN statistics
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.5, 0.5)
+            mod.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(1, 3, 64, 64)
+    emu = Emulator(m, "fp32", x)
+    assert len(emu.folded) == 20 and ("conv1", "bn1") in emu.folded
+    assert "bn1" not in emu.layers and isinstance(emu.model.bn1, nn.Identity) and isinstance(m.bn1, nn.BatchNorm2d)
+    assert torch.allclose(emu(x), m(x), rtol=1e-4, atol=1e-4)
+    assert len(Emulator(m, "fp32", x, fold_bn=False).folded) == 0
