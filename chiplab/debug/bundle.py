@@ -77,7 +77,7 @@ def _build(ref: str) -> torch.nn.Module:
     except ImportError:
         build = None
     if build is not None:
-        return build(ref, batch=1)[0]
+        return build(ref, batch=1, device="cpu")[0]
     import torchvision
     if hasattr(torchvision.models, ref):
         return getattr(torchvision.models, ref)(weights=None)

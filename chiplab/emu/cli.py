@@ -22,7 +22,7 @@ def _model(name: str, batch: int, seed: int):
     except ImportError:
         build = None
     if build is not None:
-        model, inputs = build(name, batch=batch)
+        model, inputs = build(name, batch=batch, device="cpu")   # the registry defaults to meta tensors
         return model.eval(), tuple(inputs)
     import torchvision
 

@@ -182,3 +182,25 @@ def test_batchnorm_folded_into_conv():
     assert "bn1" not in emu.layers and isinstance(emu.model.bn1, nn.Identity) and isinstance(m.bn1, nn.BatchNorm2d)
     assert torch.allclose(emu(x), m(x), rtol=1e-4, atol=1e-4)
     assert len(Emulator(m, "fp32", x, fold_bn=False).folded) == 0
+
+
+def test_observers_percentile_and_mse_clip_an_outlier():
+    from chiplab.emu.observers import Observer
+    x = torch.randn(100_000)
+    x[0] = 500.0                                   # one outlier
+    ranges = {}
+    for obs in ("minmax", "percentile", "mse"):
+        o = Observer(TensorNumerics(format="int8", observer=obs, percentile=99.9))
+        o.update(x)
+        ranges[obs] = float(o.range()[1])
+    assert ranges["minmax"] == 500.0
+    assert 2.5 < ranges["percentile"] < 4.0        # 99.9th percentile of N(0,1) is 3.09
+    assert ranges["mse"] < 500.0
+
+
+@pytest.mark.gpu
+def test_cuda_emulation_matches_cpu():
+    m, x = Net().eval(), torch.randn(2, 3, 8, 8)
+    cpu = Emulator(m, "int8", x)(x)
+    gpu = Emulator(m.cuda(), "int8", x.cuda())(x.cuda()).cpu()
+    assert torch.allclose(cpu, gpu, rtol=1e-4, atol=1e-5)
