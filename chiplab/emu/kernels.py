@@ -112,8 +112,10 @@ def weight_quant(w: torch.Tensor, t: TensorNumerics) -> tuple[torch.Tensor, torc
     """Quantize a weight (out channels on dim 0, reduction on dim 1).
 
     Returns (values, scale, zero_point): for integer formats ``values`` are the integer codes
-    minus the zero point (float32) and ``scale`` the per-tensor / per-channel scale; for float
-    and MX formats ``values`` are the dequantized weights and scale/zp are None."""
+    minus the zero point (float32) and ``scale`` the per-tensor / per-channel scale; for
+    amax-scaled floats ``values`` are the format's values of ``w / scale`` (the scale is applied
+    after the accumulation, as the chip does); for unscaled float and MX formats ``values`` are
+    the dequantized weights and scale is None."""
     w = w.detach().float()
     per_ch = t.granularity == "per_channel"
     if t.format in INT_FORMATS:
@@ -129,7 +131,8 @@ def weight_quant(w: torch.Tensor, t: TensorNumerics) -> tuple[torch.Tensor, torc
             fmax = FLOAT_FORMATS[t.format].max
             amax = w.reshape(w.shape[0], -1).abs().amax(1) if per_ch else w.abs().max()
             scale = torch.clamp(amax, min=1e-30) / fmax
-            return fake_quant_float(w, t.format, scale, 0 if per_ch else None, t.overflow), None, None
+            sb = scale.reshape([-1] + [1] * (w.dim() - 1)) if per_ch else scale
+            return cast_float(w / sb, t.format, t.overflow), scale, None
         return cast_float(w, t.format, t.overflow), None, None
     return mx_quantize(w, t.format, axis=1), None, None
 
@@ -137,13 +140,13 @@ def weight_quant(w: torch.Tensor, t: TensorNumerics) -> tuple[torch.Tensor, torc
 def act_quant(x: torch.Tensor, t: TensorNumerics, qp: tuple[torch.Tensor, torch.Tensor] | torch.Tensor | None,
               axis: int) -> torch.Tensor:
     """Quantize an activation. Integer: returns codes minus zero point (float32); float: the
-    dequantized value (scaled by the calibrated amax when ``scale: amax``); MX: blocks along
-    ``axis`` (the reduction axis)."""
+    format's value of ``x / scale`` (``scale: amax``; the scale is applied after accumulation)
+    or of ``x``; MX: dequantized blocks along ``axis`` (the reduction axis)."""
     if t.format in INT_FORMATS:
         scale, zp = qp
         return quantize_int(x, scale, zp, t.format) - zp
     if t.format in FLOAT_FORMATS:
         if t.scale == "amax":
-            return fake_quant_float(x, t.format, qp, None, t.overflow)
+            return cast_float(x / qp, t.format, t.overflow)
         return cast_float(x, t.format, t.overflow)
     return mx_quantize(x, t.format, axis=axis)

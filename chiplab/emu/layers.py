@@ -80,6 +80,7 @@ class EmuLayer:
     fast: bool = False
     exact_fast: bool = False
     split: bool = False
+    ints: bool = False
     mode: object = None        # the model's VectorRounding mode, paused while this layer runs
 
     @property
@@ -97,7 +98,7 @@ class EmuLayer:
         if self.observer is not None:
             lo, hi = self.observer.range()
             self.a_qp = qparams_for(cfg.activation, lo, hi)
-        ints = cfg.weight.format in INT_FORMATS and cfg.activation.format in INT_FORMATS
+        ints = self.ints = cfg.weight.format in INT_FORMATS and cfg.activation.format in INT_FORMATS
         acc = cfg.accumulator
         if ints:
             sx, zpx = self.a_qp
@@ -117,7 +118,10 @@ class EmuLayer:
             self.exact_fast = self.fast
         else:
             self.bias_q = m.bias.detach().float() if m.bias is not None else None
-            self.out_scale = None
+            sx = self.a_qp if (cfg.activation.kind == "float" and cfg.activation.scale == "amax") else None
+            sw = self.w_scale
+            self.out_scale = None if sx is None and sw is None else \
+                ((sx if sx is not None else 1.0) * (sw if sw is not None else torch.ones(()))).float().reshape(-1)
             self.fast = acc.format == "fp32" and acc.chunk == 0
             self.exact_fast = self.fast
 
@@ -145,23 +149,25 @@ class EmuLayer:
 
     def _matmul(self, x: torch.Tensor) -> torch.Tensor:
         cfg, m = self.cfg, self.module
-        ints = self.out_scale is not None
         is_conv = isinstance(m, nn.Conv2d)
+        chan = (1, -1, 1, 1) if is_conv else (-1,)
         xq = act_quant(x.float(), cfg.activation, self.a_qp, axis=1 if is_conv else -1)
-        if self.fast:
-            chan = (1, -1, 1, 1) if is_conv else (-1,)
-            if self.split:
-                hi = torch.floor(xq / 16.0)
-                y = (16.0 * self._mm(hi, is_conv).double() + self._mm(xq - 16.0 * hi, is_conv).double()
-                     + self.bias_q.double().reshape(chan)).float()
-                return output_round(y * self.out_scale.reshape(chan), cfg.output)
+        if not self.fast:
+            y = self._exact(xq, is_conv)
+        elif self.split:
+            hi = torch.floor(xq / 16.0)
+            y = (16.0 * self._mm(hi, is_conv).double() + self._mm(xq - 16.0 * hi, is_conv).double()
+                 + self.bias_q.double().reshape(chan)).float()
+        else:
             y = self._mm(xq, is_conv)
-            if self.bias_q is not None:
+            if self.ints:
                 y = y + self.bias_q.reshape(chan)
-            if ints:
-                y = y * self.out_scale.reshape(chan) if self.out_scale.numel() > 1 else y * self.out_scale
-            return output_round(y, cfg.output)
-        return output_round(self._exact(xq, is_conv, ints), cfg.output)
+        # integers: accumulator (bias included) * (s_x * s_w); floats: accumulator * scales + bias
+        if self.out_scale is not None:
+            y = y * (self.out_scale.reshape(chan) if self.out_scale.numel() > 1 else self.out_scale)
+        if not self.ints and self.bias_q is not None:
+            y = y + self.bias_q.reshape(chan)
+        return output_round(y, cfg.output)
 
     def _mm(self, xq: torch.Tensor, is_conv: bool) -> torch.Tensor:
         m = self.module
@@ -169,26 +175,26 @@ class EmuLayer:
             return F.conv2d(xq, self.w, None, m.stride, m.padding, m.dilation, m.groups)
         return xq @ self.w.t()
 
-    def _exact(self, xq: torch.Tensor, is_conv: bool, ints: bool) -> torch.Tensor:
-        cfg, m = self.cfg, self.module
+    def _exact(self, xq: torch.Tensor, is_conv: bool) -> torch.Tensor:
+        """Chunked partial sums and the accumulator; returns the accumulator value as float32."""
+        cfg, m, ints = self.cfg, self.module, self.ints
         acc = cfg.accumulator
         dtype = torch.float64 if ints else torch.float32
         if is_conv:
             p, (ho, wo) = conv_partials(xq, self.w, m, acc.chunk, dtype)      # (N, Cout, L, nc)
-            init = None if self.bias_q is None else self.bias_q.reshape(1, -1, 1)
+            init = self.bias_q.reshape(1, -1, 1) if ints else None
         else:
             lead = xq.shape[:-1]
             p = linear_partials(xq.reshape(-1, xq.shape[-1]), self.w, acc.chunk, dtype)   # (N, M, nc)
-            init = None if self.bias_q is None else self.bias_q.reshape(1, -1)
+            init = self.bias_q.reshape(1, -1) if ints else None
         if ints:
             p = p.round().to(torch.int64)
-            init = None if init is None else init.to(torch.int64)
-            exact = p.sum(-1) + (0 if init is None else init)
+            init = init.to(torch.int64)
+            exact = p.sum(-1) + init
         y = accumulate(p, acc, init)
         if ints:
             self.stats["acc_overflow_frac"] = float((y != exact).float().mean())
-            y = y.to(torch.float32)
-            y = y * (self.out_scale.reshape(1, -1, 1) if is_conv else self.out_scale.reshape(1, -1))
+        y = y.to(torch.float32)
         if is_conv:
             return y.reshape(y.shape[0], y.shape[1], ho, wo)
         return y.reshape(*lead, -1)
