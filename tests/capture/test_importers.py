@@ -1,0 +1,93 @@
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from chiplab.capture import OnnxImportError, TopologyError, UnsupportedOpError, capture, import_onnx, import_scalesim_csv
+from chiplab.ir import OpKind
+
+PEERS = Path(__file__).resolve().parents[3] / "shared" / "peers" / "scalesim"
+
+
+def _onnx_conv_relu_gemm():
+    w = helper.make_tensor("w", TensorProto.FLOAT, [16, 3, 3, 3], [0.0] * 16 * 27)
+    fw = helper.make_tensor("fw", TensorProto.FLOAT, [10, 16 * 30 * 30], [0.0] * 10 * 16 * 900)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv1", pads=[0, 0, 0, 0]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu1"),
+             helper.make_node("Flatten", ["r"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fw"], ["y"], name="fc", transB=1)]
+    g = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 3, 32, 32])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 10])], [w, fw])
+    return helper.make_model(g)
+
+
+def test_onnx_hand_built_macs():
+    g = import_onnx(_onnx_conv_relu_gemm(), batch=2, name="tiny")
+    conv, relu, flat, fc = g.nodes
+    assert conv.op is OpKind.CONV and conv.macs == 2 * 16 * 30 * 30 * 27
+    assert relu.op is OpKind.ELEMENTWISE and relu.inputs[0].producer == "conv1"
+    assert flat.op is OpKind.VIEW
+    assert fc.gemm.M == 2 and fc.gemm.N == 10 and fc.gemm.K == 16 * 900 and fc.gemm.b_is_weight
+    assert g.meta["batch"] == 2
+
+
+def test_onnx_matches_torch_export(tmp_path):
+    import torchvision
+
+    m = torchvision.models.resnet18(weights=None).eval()
+    p = tmp_path / "r18.onnx"
+    torch.onnx.export(m, (torch.randn(1, 3, 224, 224),), str(p), dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": {0: "b"}})
+    assert import_onnx(p, batch=2).macs == capture(m, (torch.randn(2, 3, 224, 224),), name="r18").macs
+
+
+def test_onnx_errors(tmp_path):
+    with pytest.raises(OnnxImportError, match="no such ONNX file"):
+        import_onnx(tmp_path / "x.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx at all")
+    with pytest.raises(OnnxImportError, match="not a readable ONNX model"):
+        import_onnx(bad)
+    g = helper.make_graph([helper.make_node("Det", ["x"], ["y"], name="det")], "d",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
+    with pytest.raises(UnsupportedOpError, match="unsupported ONNX op 'Det' in node 'det'"):
+        import_onnx(helper.make_model(g))
+
+
+def test_scalesim_conv_and_gemm(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+                 "c1, 10, 12, 3, 3, 4, 8, 1,\nDP_c2, 8, 10, 3, 3, 8, 1, 1,\n")
+    g = import_scalesim_csv(p)
+    c1, dp = g.nodes
+    assert c1.macs == 8 * 10 * 8 * 4 * 9 and c1.inputs[0].dtype == "int8" and c1.source == "t.csv:2"
+    assert dp.conv.groups == 8 and dp.macs == 6 * 8 * 8 * 9          # depthwise: one filter per channel
+    q = tmp_path / "g.csv"
+    q.write_text("Layer Name, M, N, K,\ng1, 64, 32, 16,\n")
+    (g1,) = import_scalesim_csv(q).nodes
+    assert (g1.gemm.M, g1.gemm.N, g1.gemm.K) == (64, 32, 16)
+
+
+@pytest.mark.skipif(not PEERS.exists(), reason="shared/peers not present")
+def test_scalesim_resnet50_topology():
+    g = import_scalesim_csv(PEERS / "resnet50_scalesim_mlperf.csv")
+    assert len(g) == 54 and g.nodes[0].module_path == "Conv1"
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("Layer name, IFMAP Height\n", "header must start with"),
+    ("Layer Name, M, N, K,\ng, 4, x, 2,\n", "t.csv:2: column 'N': expected an integer, got 'x'"),
+    ("Layer Name, M, N, K,\ng, 4, 3,\n", "t.csv:2: missing column 'K'"),
+    ("Layer Name, M, N, K,\ng, 4, 0, 2,\n", "column 'N': must be >= 1"),
+    ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+     "c, 2, 2, 3, 3, 1, 1, 1,\n", "filter 3x3 is larger than the ifmap 2x2"),
+    ("Layer Name, M, N, K,\n", "no layers"),
+])
+def test_scalesim_errors_name_line_and_column(tmp_path, text, msg):
+    p = tmp_path / "t.csv"
+    p.write_text(text)
+    with pytest.raises(TopologyError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        import_scalesim_csv(p)
