@@ -204,3 +204,22 @@ def test_cuda_emulation_matches_cpu():
     cpu = Emulator(m, "int8", x)(x)
     gpu = Emulator(m.cuda(), "int8", x.cuda())(x.cuda()).cpu()
     assert torch.allclose(cpu, gpu, rtol=1e-4, atol=1e-5)
+
+
+def test_float_layer_chunked_fp16_accumulator_equals_reference():
+    torch.manual_seed(5)
+    lin = nn.Linear(12, 3)
+    acc = _acc(format="fp16", chunk=1, order="forward")
+    mm = MatmulNumerics(weight=TensorNumerics(format="bf16"), activation=TensorNumerics(format="bf16"), accumulator=acc)
+    x = torch.randn(2, 12) * 30
+    emu = Emulator(nn.Sequential(lin), NumericsSpec(linear=mm), x)
+    layer = emu.layers["0"]
+    assert not layer.fast
+    y = emu(x)
+    xb, wb = x.to(torch.bfloat16).float(), lin.weight.detach().to(torch.bfloat16).float()
+    fp16 = FLOAT_FORMATS["fp16"]
+    for n in range(2):
+        for m in range(3):
+            prods = [float(a) * float(b) for a, b in zip(xb[n], wb[m])]   # bf16 x bf16 is exact in fp32
+            expect = torch.tensor(ref.accumulate(prods, acc, 0.0, fp16), dtype=torch.float32) + lin.bias[m].detach()
+            assert float(y[n, m]) == float(expect)
