@@ -101,3 +101,12 @@ def test_hidden_by_residual(seed, fault):
     assert rep.final["sqnr_db"] > 25 and rep.final["sqnr_db"] > clean.final["sqnr_db"] - 6   # output looks healthy
     _rank_first(rep, target)
     assert rep.layer(target)["propagated"]["sqnr_db"] < clean.layer(target)["propagated"]["sqnr_db"] - 10
+
+
+def test_resnet18_planted_layer_named_by_module_path():
+    import torchvision
+    torch.manual_seed(0)
+    m = torchvision.models.resnet18(weights=None).eval()
+    x = torch.randn(2, 3, 32, 32)
+    rep = debug(m, "tpu-v1", x, overrides={"layer2.0.conv1": _narrow_acc()}, fixes=False)
+    _rank_first(rep, "layer2.0.conv1")
