@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 import torch.nn as nn
@@ -214,4 +214,3 @@ def emulate(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None
     return EmulationResult(out, emu.chip_name, emu.describe(), emu.fallbacks, emu.folded)
 
 
-Metric = Callable[[Any], float]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from chiplab.emu.spec import AccumulatorNumerics, OutputNumerics, TensorNumerics
-from chiplab.formats import FLOAT_FORMATS, INT_FORMATS, cast_float, fake_quant_float, int_qparams, mx_quantize, \
+from chiplab.formats import FLOAT_FORMATS, INT_FORMATS, cast_float, int_qparams, mx_quantize, \
     quantize_int
 
 

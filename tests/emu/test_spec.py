@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chiplab.emu import emulate
 from chiplab.emu.resolve import resolve_chip
 from chiplab.emu.spec import NumericsSpec, default_numerics
 
