@@ -27,7 +27,7 @@ import math
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.spec import ChipSpec
 from chiplab.ir.graph import Graph, Node, OpKind, Role
-from chiplab.perf.common import (Actions, host_transfer_layers, hw_block_layer, node_bytes, precision_bytes, price,
+from chiplab.perf.common import (Actions, add_fused_rows, fusion_plan, host_transfer_layers, hw_block_layer, node_bytes, precision_bytes, price,
                                  tensor_bytes, utilization, vector_layer, view_layer)
 from chiplab.perf.registry import EstimateOptions, register
 from chiplab.perf.result import Bound, LayerEstimate
@@ -72,9 +72,11 @@ class SystolicModel:
         if self.options.host_transfers:
             before, after = host_transfer_layers(graph, self.chip, self.precision, self.clock_hz)
         out.extend(before)
-        plan = {} if self.compat else plan_residency(graph, self.resident_capacity, self.precision)
-        for node in graph.nodes:
-            out.append(self.layer(node, plan.get(node.name)))
+        # SCALE-Sim has no fusion and no residency; the default mode has both
+        fused = {} if self.compat else fusion_plan(graph)
+        plan = {} if self.compat else plan_residency(graph, self.resident_capacity, self.precision, fused)
+        rows = [None if n.name in fused else self.layer(n, plan.get(n.name)) for n in graph.nodes]
+        out.extend(add_fused_rows(rows, graph, fused, self.chip, self.precision, self.clock_hz))
         out.extend(after)
         return out
 

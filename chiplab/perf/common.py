@@ -228,3 +228,67 @@ def utilization(macs: float, cycles: float, peak_macs_per_cycle: float) -> float
 
 def sum_bytes(tensors: Iterable[TensorSpec], precision: str) -> float:
     return sum(tensor_bytes(t, precision) for t in tensors)
+
+
+# --- fusion of element-wise tails into a matrix op's output pipeline
+FUSABLE = (OpKind.ELEMENTWISE, OpKind.NORM)
+
+
+def fusion_plan(graph: Graph) -> dict[str, str]:
+    """Which element-wise / normalisation nodes run in a matrix op's output pipeline.
+
+    Accelerators apply bias, inference batch-norm (folded into scale and shift) and
+    activation functions to results as they leave the accumulators (TPU v1's
+    Activation unit, Jouppi et al. ISCA 2017; cuDNN/TensorRT epilogues), so these ops
+    move no extra bytes. A node is fused into the matrix op ``head`` when its only
+    activation operand is produced by ``head`` (or by a node already fused into it),
+    that producer has no other consumer, and the op keeps the shape. Returns
+    {fused node: head matrix node}.
+    """
+    by_name = {n.name: n for n in graph.nodes}
+    consumers = graph.consumers()
+    fused: dict[str, str] = {}
+    for n in graph.nodes:
+        if n.op not in FUSABLE or not n.outputs:
+            continue
+        acts = [t for t in n.inputs if t.role is not Role.WEIGHT and t.numel > 1]
+        if len(acts) != 1 or acts[0].producer is None or acts[0].shape != n.outputs[0].shape:
+            continue
+        p = acts[0].producer
+        head = p if by_name[p].op.is_matrix else fused.get(p)
+        if head is not None and len(consumers.get(p, ())) == 1:
+            fused[n.name] = head
+    return fused
+
+
+def fused_layer(node: Node, head: str, chip: ChipSpec, precision: str, clock_hz: float,
+                hidden_s: float = 0.0) -> LayerEstimate:
+    """A node fused into ``head``'s output pipeline: no memory traffic, and its vector
+    time overlaps the head's: only the part longer than ``hidden_s`` (the head time
+    not yet used by earlier tails) adds latency. Energy is always charged."""
+    t = node.vector_ops / (chip.vector.lanes * chip.vector_clock_hz)
+    acts = Actions(vector_ops=node.vector_ops)
+    energy, br = price(acts, chip, precision)
+    exposed = max(0.0, t - hidden_s)
+    row = _row(node, cycles=exposed * clock_hz, clock_hz=clock_hz, bound=Bound.VECTOR, unit="vector",
+               energy=energy, breakdown=br, actions=acts)
+    row.notes.append(f"fused into {head}" + (f"; {t - exposed:.3g} s hidden under it" if t > exposed else ""))
+    return row
+
+
+def add_fused_rows(rows: list[LayerEstimate], graph: Graph, fused: dict[str, str], chip: ChipSpec, precision: str,
+                   clock_hz: float) -> list[LayerEstimate]:
+    """Fill in the fused nodes' rows (``rows`` holds ``None`` for them), overlapping
+    each tail with the unused time of its head."""
+    budget: dict[str, float] = {}
+    out = []
+    for node, row in zip(graph.nodes, rows):
+        if node.name in fused:
+            head = fused[node.name]
+            row = fused_layer(node, head, chip, precision, clock_hz, budget.get(head, 0.0))
+            t = node.vector_ops / (chip.vector.lanes * chip.vector_clock_hz)
+            budget[head] = max(0.0, budget.get(head, 0.0) - t)
+        else:
+            budget[node.name] = row.latency_s
+        out.append(row)
+    return out

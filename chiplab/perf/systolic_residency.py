@@ -27,11 +27,18 @@ class Residency:
     output_on_chip: bool
 
 
-def plan_residency(graph: Graph, capacity: float, precision: str) -> dict[str, Residency]:
-    """Greedy on-chip residency of activations for ``graph`` in ``capacity`` bytes."""
-    root: dict[str, str] = {}                 # VIEW node -> the node whose bytes it aliases
+def plan_residency(graph: Graph, capacity: float, precision: str,
+                   fused: dict[str, str] | None = None) -> dict[str, Residency]:
+    """Greedy on-chip residency of activations for ``graph`` in ``capacity`` bytes.
+    ``fused`` nodes (see :func:`chiplab.perf.common.fusion_plan`) write no tensor of their
+    own: like views they alias their producer's bytes."""
+    fused = fused or {}
+    root: dict[str, str] = {}                 # VIEW / fused node -> the node whose bytes it aliases
     for n in graph.nodes:
-        if n.op is OpKind.VIEW and n.inputs and n.inputs[0].producer is not None:
+        if n.name in fused:
+            src = next(t.producer for t in n.inputs if t.producer is not None)
+            root[n.name] = root.get(src, src)
+        elif n.op is OpKind.VIEW and n.inputs and n.inputs[0].producer is not None:
             root[n.name] = root.get(n.inputs[0].producer, n.inputs[0].producer)
 
     def base(name: str | None) -> str | None:
@@ -46,7 +53,7 @@ def plan_residency(graph: Graph, capacity: float, precision: str) -> dict[str, R
     plan: dict[str, Residency] = {}
     live: dict[str, float] = {}
     for i, n in enumerate(graph.nodes):
-        if n.op is OpKind.VIEW:
+        if n.op is OpKind.VIEW or n.name in fused:
             continue
         on_chip = tuple(base(t.producer) in live for t in n.inputs)
         out_bytes = sum(tensor_bytes(t, precision) for t in n.outputs)

@@ -74,3 +74,28 @@ def test_price():
     assert e == pytest.approx(0.23e-6 + 100 * 1.25e-12 + 10 * 160e-12)
     with pytest.raises(ValueError, match="fp16"):
         price(Actions(macs=1), CHIP, "fp16")
+
+
+def test_fusion_plan_absorbs_single_consumer_tails_only():
+    """conv -> bn -> relu fuse into conv; an add with two activation inputs does not;
+    a tail whose producer has a second consumer does not."""
+    from chiplab.ir.graph import ConvShape, Graph, Node, OpKind, Role, TensorSpec
+    from chiplab.perf.common import fusion_plan
+
+    x = TensorSpec((1, 8, 6, 6))
+    c = ConvShape(1, 8, 6, 6, 8, 3, 3, (1, 1), (1, 1))
+    w = TensorSpec((8, 8, 3, 3), role=Role.WEIGHT)
+
+    def t(p):
+        return TensorSpec((1, 8, 6, 6), role=Role.ACTIVATION, producer=p)
+
+    nodes = [Node("conv", OpKind.CONV, inputs=(x, w), outputs=(t(None),), gemm=c.as_gemm(), conv=c, macs=c.macs),
+             Node("bn", OpKind.NORM, inputs=(t("conv"), TensorSpec((8,), role=Role.WEIGHT)), outputs=(t(None),),
+                  vector_ops=576),
+             Node("relu", OpKind.ELEMENTWISE, inputs=(t("bn"),), outputs=(t(None),), vector_ops=288),
+             Node("conv2", OpKind.CONV, inputs=(t("relu"), w), outputs=(t(None),), gemm=c.as_gemm(), conv=c,
+                  macs=c.macs),
+             Node("add", OpKind.ELEMENTWISE, inputs=(t("conv2"), t("relu")), outputs=(t(None),), vector_ops=288),
+             Node("relu2", OpKind.ELEMENTWISE, inputs=(t("add"),), outputs=(t(None),), vector_ops=288)]
+    g = Graph("g", nodes, inputs=(x,)).validate()
+    assert fusion_plan(g) == {"bn": "conv", "relu": "conv"}
