@@ -17,7 +17,7 @@ from rich.console import Console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="chiplab: try a model on an AI chip before buying one.")
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
 # Chips compared when `chiplab compare` is given none: one of each class that is present.
@@ -88,7 +88,7 @@ def compare_cmd(
     from chiplab.report.tables import compare_rows, compare_table
 
     names = [c.strip() for c in chips.split(",") if c.strip()] if chips else \
-        [c for c in DEFAULT_CHIPS if c in list_presets() or c == "host"]
+        [c for c in DEFAULT_CHIPS if c in list_presets() or (c == "host" and _host_available())]
     try:
         from chiplab.capture.workloads import load_graph
 
@@ -103,7 +103,7 @@ def compare_cmd(
             prog.update(task, description=f"estimating on {name}")
             try:
                 ests.append(_estimate(graph, name, batch, precision, seq_len, "default"))
-            except (ValueError, KeyError, FileNotFoundError, NotImplementedError) as e:
+            except (ValueError, KeyError, FileNotFoundError, NotImplementedError, ImportError) as e:
                 if chips:   # the user named this chip: fail loudly
                     _fail(e)
                 skipped.append(f"{name}: {str(e).splitlines()[0]}")
@@ -119,6 +119,12 @@ def compare_cmd(
     out.print(compare_table(ests))
     for s in skipped:
         out.print(f"[yellow]skipped[/] {s}")
+
+
+def _host_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("chiplab.hw.host") is not None
 
 
 @app.command("presets")

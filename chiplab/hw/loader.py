@@ -39,20 +39,35 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
-def _format_error(err: ValidationError, origin: str) -> str:
-    e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in ("systolic",) and False))
-    # drop the discriminator tag pydantic inserts into union locations (e.g. arch.systolic.rows)
+def _loc(e: dict) -> list[str]:
     parts = [str(p) for p in e["loc"]]
-    if len(parts) >= 2 and parts[0] == "arch":
-        parts = [parts[0]] + parts[2:] if len(parts) > 2 else parts
-    loc = ".".join(parts) or "(top level)"
+    # drop the discriminator tag pydantic inserts into union locations (arch.systolic.rows -> arch.rows)
+    if len(parts) > 2 and parts[0] == "arch":
+        parts = [parts[0]] + parts[2:]
+    return parts
+
+
+def _format_error(err: ValidationError, origin: str) -> str:
+    """One line: unknown keys first (a typo also makes the intended key 'missing'),
+    with a did-you-mean taken from the missing keys beside it."""
+    import difflib
+
+    errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    e = errors[0]
+    parts = _loc(e)
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
+        missing = [_loc(x)[-1] for x in errors if x["type"] == "missing" and _loc(x)[:-1] == parts[:-1]]
+        close = difflib.get_close_matches(parts[-1], missing, n=1)
+        if close:
+            msg += f" (did you mean {close[0]!r}?)"
+            errors = [x for x in errors if not (x["type"] == "missing" and _loc(x)[:-1] == parts[:-1]
+                                              and _loc(x)[-1] == close[0])]
     elif e["type"] == "missing":
         msg = "missing required field"
-    more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    loc = ".".join(parts) or "(top level)"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{origin}: {loc}: {msg}{more}"
 
 

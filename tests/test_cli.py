@@ -1,0 +1,90 @@
+"""The command line, end to end (capture cached per test session)."""
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chiplab.cli import app
+
+PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers" / "scalesim"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CHIPLAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
+def test_estimate_json_has_the_promised_fields():
+    r = runner.invoke(app, ["estimate", "resnet18", "--chip", "tpu-v1", "--batch", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    for k in ("name", "op", "macs", "cycles", "latency_s", "energy_j", "bound"):
+        assert k in d["layers"][0]
+    for k in ("cycles", "latency_s", "energy_j", "macs", "utilization", "throughput_per_s", "power_w"):
+        assert k in d["total"]
+    assert d["total"]["macs"] == sum(l["macs"] for l in d["layers"]) > 3e9
+    assert d["batch"] == 2 and 0 < d["total"]["utilization"] <= 1
+    assert any(l["name"] == "layer1.0.conv1" for l in d["layers"])
+
+
+def test_estimate_table_and_csv(tmp_path):
+    csv = tmp_path / "l.csv"
+    r = runner.invoke(app, ["estimate", "resnet18", "--chip", "systolic-32", "--csv", str(csv)])
+    assert r.exit_code == 0, r.output
+    assert "TOTAL" in r.stdout and csv.read_text().startswith("name,")
+
+
+def test_compare_json_and_csv(tmp_path):
+    csv = tmp_path / "c.csv"
+    r = runner.invoke(app, ["compare", "resnet18", "--chips", "tpu-v1,systolic-128,systolic-32", "--json",
+                            "--csv", str(csv)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert [c["chip"] for c in d["chips"]] == ["tpu-v1", "systolic-128", "systolic-32"]
+    assert all(c["latency_s"] > 0 and c["energy_per_inference_j"] > 0 for c in d["chips"])
+    assert len(csv.read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["estimate", "resnet18", "--chip", "nope"], "unknown chip 'nope'"),
+    (["estimate", "resnet51", "--chip", "tpu-v1"], "unknown workload 'resnet51'"),
+    (["estimate", "resnet18", "--chip", "tpu-v1", "--precision", "fp8"], "no fp8 support"),
+    (["estimate", "resnet18", "--compat", "zigzag"], "--compat"),
+    (["compare", "resnet18", "--chips", "tpu-v1,nope"], "unknown chip 'nope'"),
+])
+def test_bad_input_is_one_line_exit_2(args, msg):
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and msg in lines[0] and "Traceback" not in r.output
+
+
+def test_malformed_chip_file_names_the_field(tmp_path):
+    p = tmp_path / "chip.yaml"
+    p.write_text((Path(__file__).parents[1] / "chiplab/hw/presets/systolic-32.yaml").read_text()
+                 .replace("dataflow:", "dataflw:"))
+    r = runner.invoke(app, ["estimate", "resnet18", "--chip", str(p)])
+    assert r.exit_code == 2 and "arch.dataflw: unknown key (did you mean 'dataflow'?)" in r.stderr
+
+
+@pytest.mark.skipif(not PEERS.exists(), reason="shared/peers not present")
+def test_scalesim_topology_and_cfg_compat():
+    r = runner.invoke(app, ["estimate", str(PEERS / "gemm_256x128x256.csv"), "--chip", str(PEERS / "ss_32_os.cfg"),
+                            "--compat", "scalesim", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    gemm = next(l for l in d["layers"] if l["op"] == "gemm")
+    # SCALE-Sim v3 reports 10,175 cycles for this GEMM on a 32x32 OS array (shared/peers/README.md)
+    assert gemm["compute_cycles"] == 10175
+
+
+def test_presets_and_workloads_list():
+    r = runner.invoke(app, ["presets"])
+    assert r.exit_code == 0 and "tpu-v1" in r.stdout and "invalid" not in r.stdout
+    r = runner.invoke(app, ["workloads"])
+    assert r.exit_code == 0 and "bert-base" in r.stdout
