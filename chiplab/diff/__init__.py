@@ -1,0 +1,1 @@
+"""Differentiable hardware blocks: fixed-function hardware as trainable graph nodes."""
