@@ -124,3 +124,20 @@ def test_settings_errors():
         RasterSettings(blur_radius=math.inf)
     with pytest.raises(ValueError, match="shading"):
         RenderSettings(shading="toon")
+
+
+def test_batched_render_equals_per_item_renders():
+    from chiplab.diff.raster import MeshRenderer, torus
+    m = torus(n_major=10, n_minor=6)
+    r = MeshRenderer(RenderSettings(image_size=(20, 24), soft=True, sigma=0.7, faces_per_pixel=3, tile_size=8,
+                                    max_faces_per_tile=8, shading="phong"))
+    rots = euler_to_matrix(torch.tensor([0.3, -0.8, 1.2]), torch.tensor([0.5, 0.1, -0.4]))
+    ts = torch.tensor([[0.0, 0.0, 4.0], [0.3, -0.2, 5.0], [-0.2, 0.1, 3.5]])
+    tex = torch.rand(3, 3, 8, 8)
+    lights = torch.tensor([[0.3, 0.4, -1.0], [-0.5, 0.2, -1.0], [0.0, -0.6, -1.0]])
+    out = r(m.verts, m.faces, rots, ts, light_dir=lights, texture=tex, uvs=m.uvs)
+    assert out.image.shape == (3, 20, 24, 3) and out.fragments.num_overflow_tiles > 0
+    for i in range(3):
+        one = r(m.verts, m.faces, rots[i:i + 1], ts[i:i + 1], light_dir=lights[i:i + 1], texture=tex[i:i + 1], uvs=m.uvs)
+        assert torch.allclose(out.image[i], one.image[0], atol=1e-6)
+        assert torch.equal(out.fragments.pix_to_face[i], one.fragments.pix_to_face[0])
