@@ -58,6 +58,15 @@ def test_colour_fit_then_light_fit():
     assert float(torch.rad2deg(torch.acos((ld * gl).sum().clamp(-1, 1)))) < 2.0
 
 
+def test_texture_fit():
+    gt, target = target_scene()
+    init = SceneParams(gt.rotation, gt.translation, gt.light_dir, texture=torch.full_like(gt.texture, 0.5))
+    res = fit_scene(cube(), target.image, init, RS, fit=("texture",),
+                    fit_settings=FitSettings(steps=60, sigma_start=0.5, sigma_end=0.5, lr_colors=0.1))
+    assert res.losses[-1] < 0.1 * res.losses[0]
+    assert res.params.texture.shape == gt.texture.shape
+
+
 def test_fit_errors():
     gt, target = target_scene()
     with pytest.raises(FitError, match="fit"):
