@@ -37,7 +37,8 @@ class RasterHwModel:
     clock_hz: 1 GHz. setup_rate: triangles per clock (1, as one raster engine of a
     desktop GPU; NVIDIA's GF100 whitepaper (2010) quotes up to 4 triangles/clock over
     4 raster engines). fill_rate: fragments per clock (16; the same whitepaper quotes
-    8 pixels/clock per raster engine, we assume a 2-engine block). overdraw: average
+    8 pixels/clock per raster engine, we assume a 2-engine block; the GF100 figures are
+    quoted from memory of that whitepaper, not re-checked here). overdraw: average
     fragments per pixel and face slot beyond the first (1.5). pipeline_latency:
     cycles to fill the pipeline (200). attr_channels: interpolated attributes per
     fragment (3 color + 3 normal + 2 uv = 8).
