@@ -25,13 +25,15 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from chiplab.hw.arch.base import PRECISIONS, CapabilityError, Strict
+from chiplab.hw.arch.cpu import CpuArch
+from chiplab.hw.arch.gpu import GpuArch
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.quantity import Bandwidth, Bytes, Energy, Frequency, Money, Power, Time
 
 SCHEMA_VERSION = 1
 
 # Architecture classes; each new class is added here with its own `kind`.
-Arch = Annotated[Union[SystolicArch], Field(discriminator="kind")]
+Arch = Annotated[Union[SystolicArch, GpuArch, CpuArch], Field(discriminator="kind")]
 
 
 class Memory(Strict):

@@ -292,3 +292,33 @@ def add_fused_rows(rows: list[LayerEstimate], graph: Graph, fused: dict[str, str
             budget[node.name] = row.latency_s
         out.append(row)
     return out
+
+
+# --- cache-blocked matrix products (GPU L2, CPU last-level cache)
+def gemm_operand_bytes(node: Node, precision: str) -> tuple[float, float, float]:
+    """Unique bytes of A (streamed operand: for a convolution the input feature map, not
+    the im2col matrix), B (weights or second activation) and C, at ``precision``."""
+    g = node.gemm
+    e = precision_bytes(precision)
+    if node.conv is not None and node.inputs:
+        a = tensor_bytes(node.inputs[0], precision)
+    else:
+        a = g.batch * g.M * g.K * e
+    b = g.batch * g.K * g.N * e
+    c = g.batch * g.M * g.N * e
+    return a, b, c
+
+
+def blocked_dram_bytes(a: float, b: float, c: float, cache: float) -> float:
+    """DRAM bytes of a matrix product run through a cache of ``cache`` bytes.
+
+    When A and B fit in half the cache each is read once (compulsory traffic). Otherwise
+    the smaller operand is split into chunks of half the cache and the larger one is
+    re-read once per chunk: the classic blocked schedule's traffic. C is written once.
+    """
+    half = cache / 2
+    if a + b <= half or half <= 0:
+        return a + b + c
+    small, large = min(a, b), max(a, b)
+    chunks = math.ceil(small / half)
+    return small + large * chunks + c

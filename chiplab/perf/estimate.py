@@ -6,6 +6,7 @@ from typing import Literal
 
 from chiplab.hw import ChipSpec, load_chip
 from chiplab.ir import Graph
+from chiplab.perf.power import apply_tdp_cap
 from chiplab.perf.registry import EstimateOptions, model_for
 from chiplab.perf.result import Estimate
 
@@ -32,8 +33,10 @@ def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, b
     est = Estimate(chip=spec.name, workload=graph.name, batch=opts.batch, precision=prec, clock_hz=model.clock_hz,
                    peak_macs_per_cycle=model.peak_macs_per_cycle, layers=layers,
                    static_power_w=spec.energy.static_power, meta={"compat": compat})
-    post = getattr(model, "finalize", None)   # e.g. the TDP cap, which needs the whole-run power
-    return post(est) if post is not None else est
+    post = getattr(model, "finalize", None)   # whole-run post-processing a model may need
+    if post is not None:
+        est = post(est)
+    return apply_tdp_cap(est, spec.power.tdp)  # the power wall, for every architecture
 
 
 def _load_graph(workload: "str | Path", *, batch: int, seq_len: int | None) -> Graph:

@@ -1,0 +1,52 @@
+"""GPUs: streaming multiprocessors with tensor cores, CUDA cores, shared memory, L2 and HBM."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from chiplab.hw.arch.base import ArchBase, _check_rates
+from chiplab.hw.quantity import Bandwidth, Bytes, Time
+
+
+class GpuArch(ArchBase):
+    """A GPU as the performance model needs it.
+
+    ``tensor_macs_per_sm`` is dense tensor-core MACs (FMAs) per SM per cycle for each
+    precision the tensor cores support; ``cuda_lanes_per_sm`` the FP32 lanes per SM
+    that run non-matrix ops (and matrix ops in precisions the tensor cores lack, at one
+    MAC per lane per cycle). A kernel computes ``tile_m × tile_n`` output tiles, one
+    per CTA, ``ctas_per_sm`` CTAs resident per SM. The last three fields are the
+    efficiency knobs ``chiplab calibrate`` fits to measurements.
+    """
+
+    kind: Literal["gpu"] = "gpu"
+    sms: int = Field(gt=0)
+    tensor_macs_per_sm: dict[str, float]
+    cuda_lanes_per_sm: int = Field(gt=0)
+    smem_per_sm: Bytes
+    l2: Bytes
+    l2_bandwidth: Bandwidth
+    tile_m: int = Field(default=128, gt=0)
+    tile_n: int = Field(default=128, gt=0)
+    ctas_per_sm: int = Field(default=1, gt=0)
+    launch_overhead: Time = 4e-6
+    tensor_efficiency: float = Field(default=0.85, gt=0, le=1)
+    dram_efficiency: float = Field(default=0.85, gt=0, le=1)
+
+    @field_validator("tensor_macs_per_sm")
+    @classmethod
+    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_rates(v, "tensor_macs_per_sm")
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*self.tensor_macs_per_sm, "fp32"]))
+
+    def macs_per_sm(self, precision: str) -> float:
+        """Tensor-core rate, or the CUDA-core FMA rate for fp32 when tensor cores lack it."""
+        self.require(precision)
+        return self.tensor_macs_per_sm.get(precision, float(self.cuda_lanes_per_sm))
+
+    def peak_macs_per_cycle(self, precision: str) -> float:
+        return self.sms * self.macs_per_sm(precision)
