@@ -51,6 +51,7 @@ class SelfSupSettings:
     pyramid_levels: int = 1
     sigma: float = 3.0
     eval_size: int = 64
+    curriculum: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -124,7 +125,9 @@ def train_self_supervised(s: SelfSupSettings = SelfSupSettings(), log_every: int
     t0 = time.perf_counter()
     for step in range(s.steps):
         with torch.no_grad():
-            target = scene(sample_params(s.batch, net.ranges, g))  # "real" images; their parameters are not used
+            # curriculum: the sampled ranges grow from 25 % to 100 % over the first `curriculum` fraction of steps
+            grow = 1.0 if s.curriculum <= 0 else min(1.0, 0.25 + 0.75 * step / (s.curriculum * s.steps))
+            target = scene(sample_params(s.batch, net.ranges * grow, g))  # "real" images; parameters unused
         pred = net(target)
         rendered = scene(pred)
         frozen = {k: v.detach() for k, v in net.trunk.named_parameters()}
