@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from chiplab.diff.raster import RenderSettings, euler_to_matrix, icosphere, render  # noqa: E402
-from chiplab.diff.raster.inverse import checker_texture  # noqa: E402
 
 
 def time_render(mesh, size, soft, tile, device, reps):

@@ -1,6 +1,5 @@
 """Gradients: analytic vs central finite differences of the soft (smoothed) render, and
 float64 gradcheck on small scenes."""
-import pytest
 import torch
 
 from chiplab.diff.raster import (PerspectiveCamera, RasterSettings, RenderSettings, axis_angle_to_matrix, cube,
