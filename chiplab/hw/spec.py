@@ -26,14 +26,17 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from chiplab.hw.arch.base import PRECISIONS, CapabilityError, Strict
 from chiplab.hw.arch.cpu import CpuArch
+from chiplab.hw.arch.fpga import FpgaOverlayArch
 from chiplab.hw.arch.gpu import GpuArch
+from chiplab.hw.arch.mesh import MeshArch
+from chiplab.hw.arch.npu import NpuArch
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.quantity import Bandwidth, Bytes, Energy, Frequency, Money, Power, Time
 
 SCHEMA_VERSION = 1
 
 # Architecture classes; each new class is added here with its own `kind`.
-Arch = Annotated[Union[SystolicArch, GpuArch, CpuArch], Field(discriminator="kind")]
+Arch = Annotated[Union[SystolicArch, GpuArch, CpuArch, NpuArch, FpgaOverlayArch, MeshArch], Field(discriminator="kind")]
 
 
 class Memory(Strict):
