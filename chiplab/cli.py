@@ -21,8 +21,8 @@ out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
 # Chips compared when `chiplab compare` is given none: one of each class that is present.
-DEFAULT_CHIPS = ("tpu-v1", "systolic-128", "systolic-32", "eyeriss", "a100-sxm4-40gb", "h100-sxm", "t4", "vck5000-dpu",
-                 "goya", "tesla-d1", "host")
+DEFAULT_CHIPS = ("tpu-v1", "tpu-v4", "systolic-128", "eyeriss", "a100-sxm4-40gb", "h100-sxm", "t4", "vck5000-dpu",
+                 "goya", "tesla-fsd-npu", "tesla-d1", "xeon-e5-2699v3", "host")
 
 
 def _fail(e: BaseException) -> None:

@@ -32,7 +32,7 @@ def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, b
     layers = model.run(graph)
     est = Estimate(chip=spec.name, workload=graph.name, batch=opts.batch, precision=prec, clock_hz=model.clock_hz,
                    peak_macs_per_cycle=model.peak_macs_per_cycle, layers=layers,
-                   static_power_w=spec.energy.static_power, meta={"compat": compat})
+                   static_power_w=spec.energy.static_power, price_usd=spec.power.price, meta={"compat": compat})
     post = getattr(model, "finalize", None)   # whole-run post-processing a model may need
     if post is not None:
         est = post(est)

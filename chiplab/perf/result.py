@@ -58,6 +58,7 @@ class Estimate:
     peak_macs_per_cycle: float
     layers: list[LayerEstimate]
     static_power_w: float = 0.0
+    price_usd: float | None = None                   # the chip's price, when known (for perf per dollar)
     notes: list[str] = field(default_factory=list)   # e.g. "TDP cap: clock lowered to 0.8 GHz"
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -102,11 +103,22 @@ class Estimate:
     def energy_per_inference_j(self) -> float:
         return self.energy_j / self.batch
 
+    @property
+    def perf_per_watt(self) -> float:
+        """Inferences per second per watt (= inferences per joule)."""
+        return self.batch / self.energy_j if self.energy_j > 0 else 0.0
+
+    @property
+    def perf_per_dollar(self) -> float | None:
+        """Inferences per second per dollar of chip price, when the price is known."""
+        return self.throughput_per_s / self.price_usd if self.price_usd else None
+
     def total(self) -> dict[str, Any]:
         return {"cycles": self.cycles, "latency_s": self.latency_s, "energy_j": self.energy_j,
                 "macs": self.macs, "flops": 2 * self.macs, "utilization": self.utilization,
                 "throughput_per_s": self.throughput_per_s, "power_w": self.power_w,
-                "energy_per_inference_j": self.energy_per_inference_j,
+                "energy_per_inference_j": self.energy_per_inference_j, "perf_per_watt": self.perf_per_watt,
+                "perf_per_dollar": self.perf_per_dollar,
                 "dynamic_energy_j": self.dynamic_energy_j, "static_power_w": self.static_power_w}
 
     def bound_summary(self) -> dict[str, float]:

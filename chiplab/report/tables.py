@@ -44,7 +44,8 @@ def compare_rows(ests: Sequence[Estimate]) -> list[dict[str, Any]]:
         rows.append({"chip": e.chip, "workload": e.workload, "batch": e.batch, "precision": e.precision,
                      "latency_s": tot["latency_s"], "throughput_per_s": tot["throughput_per_s"],
                      "utilization": tot["utilization"], "energy_per_inference_j": tot["energy_per_inference_j"],
-                     "power_w": tot["power_w"], "top_bound": next(iter(e.bound_summary()), ""),
+                     "power_w": tot["power_w"], "perf_per_watt": tot["perf_per_watt"],
+                     "perf_per_dollar": tot["perf_per_dollar"], "top_bound": next(iter(e.bound_summary()), ""),
                      "notes": "; ".join(e.notes)})
     return rows
 
@@ -55,10 +56,11 @@ def compare_table(ests: Sequence[Estimate]) -> Table:
     t = Table(title=f"{ests[0].workload}, batch {ests[0].batch}", title_justify="left")
     for col, just in (("chip", "left"), ("precision", "left"), ("latency", "right"), ("throughput", "right"),
                       ("utilization", "right"), ("energy / inference", "right"), ("power", "right"),
-                      ("mostly bound by", "left")):
+                      ("inf/s/W", "right"), ("inf/s/$", "right"), ("mostly bound by", "left")):
         t.add_column(col, justify=just)
     for r in compare_rows(ests):
         t.add_row(r["chip"], r["precision"], fmt_si(r["latency_s"], "s"), f"{r['throughput_per_s']:,.1f}/s",
                   f"{r['utilization']:.1%}", fmt_si(r["energy_per_inference_j"], "J"), fmt_si(r["power_w"], "W"),
+                  f"{r['perf_per_watt']:.3g}", f"{r['perf_per_dollar']:.3g}" if r["perf_per_dollar"] else "-",
                   r["top_bound"])
     return t
