@@ -9,60 +9,28 @@ roofline against the LLC when their bytes fit in it, else DRAM; plus the overhea
 from __future__ import annotations
 
 from chiplab.hw.arch.cpu import CpuArch
-from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import Graph, Node, OpKind
-from chiplab.perf.common import (Actions, blocked_dram_bytes, gemm_operand_bytes, host_transfer_layers, hw_block_layer,
-                                 node_bytes, price, utilization, vector_layer, view_layer)
-from chiplab.perf.registry import EstimateOptions, register
+from chiplab.ir.graph import Node
+from chiplab.perf.base import ModelBase
+from chiplab.perf.common import Actions, blocked_dram_bytes, gemm_operand_bytes, node_bytes, price, utilization, vector_layer
+from chiplab.perf.registry import register
 from chiplab.perf.result import Bound, LayerEstimate
 
 
 @register("cpu")
-class CpuModel:
-    def __init__(self, chip: ChipSpec, options: EstimateOptions) -> None:
-        if not isinstance(chip.arch, CpuArch):
-            raise TypeError(f"{chip.name}: CpuModel needs a cpu arch, got {chip.arch.kind!r}")
-        if options.compat != "default":
-            raise ValueError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
-        chip.arch.require(options.precision, chip.name)
-        self.chip, self.options, self.arch, self.precision = chip, options, chip.arch, options.precision
+class CpuModel(ModelBase):
+    arch_type = CpuArch
+    fuses = False        # eager framework: one op at a time
+    host_side = True     # the data is already on the host: no host-link transfers
 
-    @property
-    def clock_hz(self) -> float:
-        return self.chip.clock_hz
-
-    @property
-    def peak_macs_per_cycle(self) -> float:
-        return self.arch.peak_macs_per_cycle(self.precision)
-
-    def run(self, graph: Graph) -> list[LayerEstimate]:
-        # the host is where the data already is: no host-link transfers
-        return [self.layer(n) for n in graph.nodes]
-
-    def layer(self, node: Node) -> LayerEstimate:
-        if node.op.is_matrix:
-            return self.matrix_layer(node)
-        if node.op is OpKind.VIEW:
-            return view_layer(node)
-        if node.op is OpKind.HW_BLOCK:
-            return hw_block_layer(node, self.clock_hz)
-        if node.op.is_vector:
-            read, written = node_bytes(node, self.precision)
-            fits = read + written <= self.arch.llc
-            llc_bw = self.arch.llc_bandwidth or self.chip.memory.dram_bandwidth
-            bw = llc_bw if fits else self.chip.memory.dram_bandwidth * self.arch.dram_efficiency
-            row = vector_layer(node, self.chip, self.precision, self.clock_hz, bandwidth_bytes_per_s=bw,
-                               memory=Bound.SRAM if fits else Bound.DRAM)
-            return self._overhead(row)
-        raise ValueError(f"{node.label}: op kind {node.op.value!r} has no CPU cost model")
-
-    def _overhead(self, row: LayerEstimate) -> LayerEstimate:
-        t = self.arch.op_overhead
-        if row.latency_s < t:
-            row.bound = Bound.LAUNCH
-        row.latency_s += t
-        row.cycles += t * self.clock_hz
-        return row
+    def vector_layer(self, node: Node) -> LayerEstimate:
+        """SIMD lanes by roofline against the LLC when the op's bytes fit in it, else DRAM."""
+        read, written = node_bytes(node, self.precision)
+        fits = read + written <= self.arch.llc
+        llc_bw = self.arch.llc_bandwidth or self.chip.memory.dram_bandwidth
+        bw = llc_bw if fits else self.chip.memory.dram_bandwidth * self.arch.dram_efficiency
+        row = vector_layer(node, self.chip, self.precision, self.clock_hz, bandwidth_bytes_per_s=bw,
+                           memory=Bound.SRAM if fits else Bound.DRAM)
+        return self.add_overhead(row, self.arch.op_overhead)
 
     def matrix_layer(self, node: Node) -> LayerEstimate:
         a, p = self.arch, self.precision
@@ -81,6 +49,6 @@ class CpuModel:
                             latency_s=t, energy_j=energy, bound=bound, utilization=0.0, unit="simd",
                             dram_bytes=dram, sram_bytes=ab + bb + cb, compute_cycles=t_compute * self.clock_hz,
                             energy_breakdown=br)
-        row = self._overhead(row)
+        row = self.add_overhead(row, a.op_overhead)
         row.utilization = utilization(node.macs, row.cycles, self.peak_macs_per_cycle)
         return row

@@ -15,56 +15,19 @@ from __future__ import annotations
 import math
 
 from chiplab.hw.arch.fpga import FpgaOverlayArch
-from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import Graph, Node, OpKind
-from chiplab.perf.common import (Actions, add_fused_rows, fusion_plan, gemm_operand_bytes, host_transfer_layers,
-                                 hw_block_layer, price, utilization, vector_layer, view_layer)
-from chiplab.perf.registry import EstimateOptions, register
+from chiplab.ir.graph import Node
+from chiplab.perf.base import ModelBase
+from chiplab.perf.common import Actions, gemm_operand_bytes, price, utilization
+from chiplab.perf.registry import register
 from chiplab.perf.result import Bound, LayerEstimate
 
 
 @register("fpga_overlay")
-class FpgaOverlayModel:
-    def __init__(self, chip: ChipSpec, options: EstimateOptions) -> None:
-        if not isinstance(chip.arch, FpgaOverlayArch):
-            raise TypeError(f"{chip.name}: FpgaOverlayModel needs an fpga_overlay arch, got {chip.arch.kind!r}")
-        if options.compat != "default":
-            raise ValueError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
-        chip.arch.require(options.precision, chip.name)
-        self.chip, self.options, self.arch, self.precision = chip, options, chip.arch, options.precision
-
-    @property
-    def clock_hz(self) -> float:
-        return self.chip.clock_hz
-
-    @property
-    def peak_macs_per_cycle(self) -> float:
-        return self.arch.peak_macs_per_cycle(self.precision)
-
-    def run(self, graph: Graph) -> list[LayerEstimate]:
-        before, after = ([], [])
-        if self.options.host_transfers:
-            before, after = host_transfer_layers(graph, self.chip, self.precision, self.clock_hz)
-        fused = fusion_plan(graph)
-        rows = [None if n.name in fused else self.layer(n) for n in graph.nodes]
-        return before + add_fused_rows(rows, graph, fused, self.chip, self.precision, self.clock_hz) + after
-
-    def layer(self, node: Node) -> LayerEstimate:
-        if node.op.is_matrix:
-            return self.matrix_layer(node)
-        if node.op is OpKind.VIEW:
-            return view_layer(node)
-        if node.op is OpKind.HW_BLOCK:
-            return hw_block_layer(node, self.clock_hz)
-        if node.op.is_vector:
-            return vector_layer(node, self.chip, self.precision, self.clock_hz,
-                                bandwidth_bytes_per_s=self.chip.memory.dram_bandwidth)
-        raise ValueError(f"{node.label}: op kind {node.op.value!r} has no FPGA-overlay cost model")
+class FpgaOverlayModel(ModelBase):
+    arch_type = FpgaOverlayArch
 
     def matrix_layer(self, node: Node) -> LayerEstimate:
         a, g = self.arch, node.gemm
-        if g is None:
-            raise ValueError(f"{node.label}: matrix node without a GemmShape")
         if node.conv is not None:
             c = node.conv
             pixels, cin, cout, taps = c.N * c.P * c.Q, c.C // c.groups, c.K // c.groups, c.R * c.S

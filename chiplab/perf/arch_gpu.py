@@ -23,65 +23,25 @@ from __future__ import annotations
 import math
 
 from chiplab.hw.arch.gpu import GpuArch
-from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import Graph, Node, OpKind
-from chiplab.perf.common import (Actions, add_fused_rows, blocked_dram_bytes, fusion_plan, gemm_operand_bytes,
-                                 host_transfer_layers, hw_block_layer, price, utilization, vector_layer, view_layer)
-from chiplab.perf.registry import EstimateOptions, register
+from chiplab.ir.graph import Node
+from chiplab.perf.base import ModelBase
+from chiplab.perf.common import Actions, blocked_dram_bytes, gemm_operand_bytes, price, utilization, vector_layer
+from chiplab.perf.registry import register
 from chiplab.perf.result import Bound, LayerEstimate
 
 
 @register("gpu")
-class GpuModel:
-    def __init__(self, chip: ChipSpec, options: EstimateOptions) -> None:
-        if not isinstance(chip.arch, GpuArch):
-            raise TypeError(f"{chip.name}: GpuModel needs a gpu arch, got {chip.arch.kind!r}")
-        if options.compat != "default":
-            raise ValueError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
-        chip.arch.require(options.precision, chip.name)
-        self.chip, self.options, self.arch, self.precision = chip, options, chip.arch, options.precision
+class GpuModel(ModelBase):
+    arch_type = GpuArch
 
-    @property
-    def clock_hz(self) -> float:
-        return self.chip.clock_hz
-
-    @property
-    def peak_macs_per_cycle(self) -> float:
-        return self.arch.peak_macs_per_cycle(self.precision)
-
-    def run(self, graph: Graph) -> list[LayerEstimate]:
-        before, after = ([], [])
-        if self.options.host_transfers:
-            before, after = host_transfer_layers(graph, self.chip, self.precision, self.clock_hz)
-        fused = fusion_plan(graph)
-        rows = [None if n.name in fused else self.layer(n) for n in graph.nodes]
-        return before + add_fused_rows(rows, graph, fused, self.chip, self.precision, self.clock_hz) + after
-
-    def layer(self, node: Node) -> LayerEstimate:
-        if node.op.is_matrix:
-            return self.matrix_layer(node)
-        if node.op is OpKind.VIEW:
-            return view_layer(node)
-        if node.op is OpKind.HW_BLOCK:
-            return hw_block_layer(node, self.clock_hz)
-        if node.op.is_vector:
-            row = vector_layer(node, self.chip, self.precision, self.clock_hz,
-                               bandwidth_bytes_per_s=self.chip.memory.dram_bandwidth * self.arch.dram_efficiency)
-            return self._add_launch(row)
-        raise ValueError(f"{node.label}: op kind {node.op.value!r} has no GPU cost model")
-
-    def _add_launch(self, row: LayerEstimate) -> LayerEstimate:
-        t = self.arch.launch_overhead
-        if row.latency_s < t:
-            row.bound = Bound.LAUNCH
-        row.latency_s += t
-        row.cycles += t * self.clock_hz
-        return row
+    def vector_layer(self, node: Node) -> LayerEstimate:
+        """CUDA cores by roofline against HBM, plus a kernel launch."""
+        row = vector_layer(node, self.chip, self.precision, self.clock_hz,
+                           bandwidth_bytes_per_s=self.chip.memory.dram_bandwidth * self.arch.dram_efficiency)
+        return self.add_overhead(row, self.arch.launch_overhead)
 
     def matrix_layer(self, node: Node) -> LayerEstimate:
         a, g, p = self.arch, node.gemm, self.precision
-        if g is None:
-            raise ValueError(f"{node.label}: matrix node without a GemmShape")
         tiles_m, tiles_n = math.ceil(g.M / a.tile_m), math.ceil(g.N / a.tile_n)
         tiles = g.batch * tiles_m * tiles_n
         slots = a.sms * a.ctas_per_sm
@@ -106,6 +66,6 @@ class GpuModel:
                             dram_bytes=dram, sram_bytes=l2_bytes, compute_cycles=t_compute * self.clock_hz,
                             energy_breakdown=br,
                             notes=[f"{tiles} tiles of {a.tile_m}x{a.tile_n} in {waves} wave(s) on {a.sms} SMs"])
-        row = self._add_launch(row)
+        row = self.add_overhead(row, a.launch_overhead)
         row.utilization = utilization(node.macs, row.cycles, self.peak_macs_per_cycle)
         return row

@@ -15,61 +15,32 @@ from __future__ import annotations
 import math
 
 from chiplab.hw.arch.mesh import MeshArch
-from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import Graph, Node, OpKind
-from chiplab.perf.common import (Actions, add_fused_rows, fusion_plan, gemm_operand_bytes, host_transfer_layers,
-                                 hw_block_layer, price, utilization, vector_layer, view_layer)
-from chiplab.perf.registry import EstimateOptions, register
+from chiplab.ir.graph import Graph, Node
+from chiplab.perf.base import ModelBase
+from chiplab.perf.common import Actions, gemm_operand_bytes, price, utilization, vector_layer
+from chiplab.perf.registry import register
 from chiplab.perf.result import Bound, LayerEstimate
 
 
 @register("mesh")
-class MeshModel:
-    def __init__(self, chip: ChipSpec, options: EstimateOptions) -> None:
-        if not isinstance(chip.arch, MeshArch):
-            raise TypeError(f"{chip.name}: MeshModel needs a mesh arch, got {chip.arch.kind!r}")
-        if options.compat != "default":
-            raise ValueError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
-        chip.arch.require(options.precision, chip.name)
-        self.chip, self.options, self.arch, self.precision = chip, options, chip.arch, options.precision
-        self.weights_resident = False   # set per graph in run()
+class MeshModel(ModelBase):
+    arch_type = MeshArch
+    weights_resident = False   # decided per graph in prepare()
 
-    @property
-    def clock_hz(self) -> float:
-        return self.chip.clock_hz
-
-    @property
-    def peak_macs_per_cycle(self) -> float:
-        return self.arch.peak_macs_per_cycle(self.precision)
-
-    def run(self, graph: Graph) -> list[LayerEstimate]:
-        before, after = ([], [])
-        if self.options.host_transfers:
-            before, after = host_transfer_layers(graph, self.chip, self.precision, self.clock_hz)
-        # weights stay in the cores' SRAM when all of them fit in half of it (the rest holds activations)
-        total_w = sum(gemm_operand_bytes(n, self.precision)[1] for n in graph.nodes if n.op.is_matrix and n.gemm.b_is_weight)
+    def prepare(self, graph: Graph) -> None:
+        """Weights stay in the cores' SRAM when all of them fit in half of it (the rest holds activations)."""
+        total_w = sum(gemm_operand_bytes(n, self.precision)[1] for n in graph.nodes
+                      if n.op.is_matrix and n.gemm.b_is_weight)
         self.weights_resident = total_w <= 0.5 * self.arch.cores * self.arch.sram_per_core
-        fused = fusion_plan(graph)
-        rows = [None if n.name in fused else self.layer(n) for n in graph.nodes]
-        return before + add_fused_rows(rows, graph, fused, self.chip, self.precision, self.clock_hz) + after
 
-    def layer(self, node: Node) -> LayerEstimate:
-        if node.op.is_matrix:
-            return self.matrix_layer(node)
-        if node.op is OpKind.VIEW:
-            return view_layer(node)
-        if node.op is OpKind.HW_BLOCK:
-            return hw_block_layer(node, self.clock_hz)
-        if node.op.is_vector:    # activations live in the cores' SRAM: on-chip roofline over all cores
-            bw = self.chip.vector.lanes * 4 * self.clock_hz    # [A] each lane moves 4 B per cycle from local SRAM
-            return vector_layer(node, self.chip, self.precision, self.clock_hz, bandwidth_bytes_per_s=bw,
-                                memory=Bound.SRAM)
-        raise ValueError(f"{node.label}: op kind {node.op.value!r} has no mesh cost model")
+    def vector_layer(self, node: Node) -> LayerEstimate:
+        """Activations live in the cores' SRAM: on-chip roofline over all lanes."""
+        bw = self.chip.vector.lanes * 4 * self.clock_hz    # [A] each lane moves 4 B per cycle from local SRAM
+        return vector_layer(node, self.chip, self.precision, self.clock_hz, bandwidth_bytes_per_s=bw,
+                            memory=Bound.SRAM)
 
     def matrix_layer(self, node: Node) -> LayerEstimate:
         a, g, p = self.arch, node.gemm, self.precision
-        if g is None:
-            raise ValueError(f"{node.label}: matrix node without a GemmShape")
         r, c = a.mesh_rows, a.mesh_cols
         block_macs = g.batch * math.ceil(g.M / r) * math.ceil(g.N / c) * g.K
         compute_cycles = block_macs / (a.macs_per_core[p] * a.core_efficiency)

@@ -16,7 +16,7 @@ import math
 from chiplab.hw.arch.npu import NpuArch
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import ConvShape, GemmShape, Graph, Node
+from chiplab.ir.graph import GemmShape, Node
 from chiplab.perf.arch_systolic import SystolicModel
 from chiplab.perf.registry import EstimateOptions, register
 from chiplab.perf.result import Bound, LayerEstimate

@@ -1,6 +1,5 @@
 from pathlib import Path
 
-import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper

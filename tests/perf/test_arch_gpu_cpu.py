@@ -1,5 +1,4 @@
 """GPU and CPU models: tile/wave quantization, rooflines, TDP cap, capabilities."""
-import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -4,7 +4,6 @@ import json
 import statistics
 from pathlib import Path
 
-import pytest
 
 from chiplab.hw.scalesim_cfg import chip_from_scalesim
 from chiplab.ir.graph import ConvShape, GemmShape, Node, OpKind

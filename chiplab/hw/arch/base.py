@@ -1,7 +1,9 @@
 """Shared pieces of architecture classes: strict frozen models, precisions, capability errors."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from chiplab.hw.quantity import Frequency
 
@@ -44,3 +46,11 @@ class ArchBase(Strict):
     def require(self, precision: str, chip: str = "chip") -> None:
         if precision not in self.precisions:
             raise CapabilityError(f"{chip}: no {precision} support (supports {', '.join(self.precisions)})")
+
+
+def _rates_ok(rates: dict[str, float]) -> dict[str, float]:
+    return _check_rates(rates, "rates")
+
+
+# MACs per unit per cycle, by precision; the keys are the precisions a unit supports
+Rates = Annotated[dict[str, float], AfterValidator(_rates_ok)]

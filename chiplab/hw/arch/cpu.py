@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, _check_rates
+from chiplab.hw.arch.base import ArchBase, Rates
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 
 
@@ -18,7 +18,7 @@ class CpuArch(ArchBase):
     kind: Literal["cpu"] = "cpu"
     cores: int = Field(gt=0)
     threads: int | None = Field(default=None, gt=0)
-    simd_macs_per_core: dict[str, float]
+    simd_macs_per_core: Rates
     l1d_per_core: Bytes
     l2_per_core: Bytes
     llc: Bytes
@@ -27,10 +27,6 @@ class CpuArch(ArchBase):
     dram_efficiency: float = Field(default=0.7, gt=0, le=1)
     op_overhead: Time = 2e-6
 
-    @field_validator("simd_macs_per_core")
-    @classmethod
-    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
-        return _check_rates(v, "simd_macs_per_core")
 
     @property
     def precisions(self) -> tuple[str, ...]:

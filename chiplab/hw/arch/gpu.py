@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, _check_rates
+from chiplab.hw.arch.base import ArchBase, Rates
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 
 
@@ -22,7 +22,7 @@ class GpuArch(ArchBase):
 
     kind: Literal["gpu"] = "gpu"
     sms: int = Field(gt=0)
-    tensor_macs_per_sm: dict[str, float]
+    tensor_macs_per_sm: Rates
     cuda_lanes_per_sm: int = Field(gt=0)
     smem_per_sm: Bytes
     l2: Bytes
@@ -34,10 +34,6 @@ class GpuArch(ArchBase):
     tensor_efficiency: float = Field(default=0.85, gt=0, le=1)
     dram_efficiency: float = Field(default=0.85, gt=0, le=1)
 
-    @field_validator("tensor_macs_per_sm")
-    @classmethod
-    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
-        return _check_rates(v, "tensor_macs_per_sm")
 
     @property
     def precisions(self) -> tuple[str, ...]:

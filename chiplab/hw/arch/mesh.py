@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, _check_rates
+from chiplab.hw.arch.base import ArchBase, Rates
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 
 
@@ -20,17 +20,13 @@ class MeshArch(ArchBase):
     kind: Literal["mesh"] = "mesh"
     mesh_rows: int = Field(gt=0)
     mesh_cols: int = Field(gt=0)
-    macs_per_core: dict[str, float]
+    macs_per_core: Rates
     sram_per_core: Bytes
     noc_link_bandwidth: Bandwidth
     noc_hop_latency: Time = 0.0
     topology: Literal["mesh", "torus"] = "mesh"
     core_efficiency: float = Field(default=0.8, gt=0, le=1)
 
-    @field_validator("macs_per_core")
-    @classmethod
-    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
-        return _check_rates(v, "macs_per_core")
 
     @property
     def cores(self) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, _check_rates
+from chiplab.hw.arch.base import ArchBase, Rates
 from chiplab.hw.quantity import Bytes, BytesPerCycle
 
 
@@ -23,16 +23,12 @@ class NpuArch(ArchBase):
     rows: int = Field(gt=0)
     cols: int = Field(gt=0)
     dataflow: Literal["os", "ws", "is"]
-    macs_per_pe: dict[str, float]
+    macs_per_pe: Rates
     sram: Bytes
     sram_bandwidth: BytesPerCycle | None = None
     activation_fraction: float = Field(default=0.5, gt=0, lt=1)
     vector_cores: int = Field(default=1, gt=0)
 
-    @field_validator("macs_per_pe")
-    @classmethod
-    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
-        return _check_rates(v, "macs_per_pe")
 
     @property
     def precisions(self) -> tuple[str, ...]:

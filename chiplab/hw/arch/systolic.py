@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, _check_rates
+from chiplab.hw.arch.base import ArchBase, Rates
 from chiplab.hw.quantity import Bytes, BytesPerCycle
 
 
@@ -21,7 +21,7 @@ class SystolicArch(ArchBase):
     rows: int = Field(gt=0)
     cols: int = Field(gt=0)
     dataflow: Literal["os", "ws", "is"]
-    macs_per_pe: dict[str, float] = Field(default_factory=lambda: {"int8": 1.0})
+    macs_per_pe: Rates = Field(default_factory=lambda: {"int8": 1.0})
     ifmap_sram: Bytes
     filter_sram: Bytes
     ofmap_sram: Bytes
@@ -37,10 +37,6 @@ class SystolicArch(ArchBase):
     filter_dram_bandwidth: BytesPerCycle | None = None
     ofmap_dram_bandwidth: BytesPerCycle | None = None
 
-    @field_validator("macs_per_pe")
-    @classmethod
-    def _rates(cls, v: dict[str, float]) -> dict[str, float]:
-        return _check_rates(v, "macs_per_pe")
 
     @property
     def precisions(self) -> tuple[str, ...]:
