@@ -14,6 +14,16 @@ from pydantic import BeforeValidator, ValidationInfo
 from chiplab.units import UnitError, parse_quantity
 
 
+class Dim:
+    """Marks a quantity field with its dimension and SI unit (used to write chip files)."""
+
+    UNITS = {"frequency": "Hz", "bytes": "B", "bandwidth": "B/s", "bytes_per_cycle": "B/cycle", "energy": "J",
+             "power": "W", "time": "s", "money": "USD", "area": "mm2"}
+
+    def __init__(self, dimension: str) -> None:
+        self.dimension, self.unit = dimension, self.UNITS[dimension]
+
+
 def _q(dimension: str):
     def check(v: object, info: ValidationInfo) -> float:
         strict = bool(info.context and info.context.get("strict_units"))
@@ -27,12 +37,12 @@ def _q(dimension: str):
     return BeforeValidator(check)
 
 
-Frequency = Annotated[float, _q("frequency")]
-Bytes = Annotated[float, _q("bytes")]
-Bandwidth = Annotated[float, _q("bandwidth")]
-BytesPerCycle = Annotated[float, _q("bytes_per_cycle")]
-Energy = Annotated[float, _q("energy")]
-Power = Annotated[float, _q("power")]
-Time = Annotated[float, _q("time")]
-Money = Annotated[float, _q("money")]
-Area = Annotated[float, _q("area")]
+Frequency = Annotated[float, _q("frequency"), Dim("frequency")]
+Bytes = Annotated[float, _q("bytes"), Dim("bytes")]
+Bandwidth = Annotated[float, _q("bandwidth"), Dim("bandwidth")]
+BytesPerCycle = Annotated[float, _q("bytes_per_cycle"), Dim("bytes_per_cycle")]
+Energy = Annotated[float, _q("energy"), Dim("energy")]
+Power = Annotated[float, _q("power"), Dim("power")]
+Time = Annotated[float, _q("time"), Dim("time")]
+Money = Annotated[float, _q("money"), Dim("money")]
+Area = Annotated[float, _q("area"), Dim("area")]

@@ -1,0 +1,79 @@
+"""``chiplab measure`` and ``chiplab calibrate`` (registered by chiplab.cli)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def measure_cmd(device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+                out: Optional[Path] = typer.Option(None, "--out", help="CSV path (default data/measurements/<device>-<date>.csv)"),
+                quick: bool = typer.Option(False, "--quick", help="the short sweep (a few minutes on a CPU)"),
+                reps: int = typer.Option(10, "--reps", min=3),
+                models: bool = typer.Option(True, "--models/--no-models", help="also time ResNet-50 and BERT-base"),
+                threads: int = typer.Option(1, "--threads", min=1, help="CPU threads (recorded in the CSV)")) -> None:
+    """Time GEMMs, convolutions, attention and whole models on this device; write a CSV with provenance."""
+    import datetime as dt
+    import sys
+
+    import torch
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from chiplab.measure.sweep import provenance, run_sweep, write_csv
+
+    err = Console(stderr=True)
+    if device not in ("cpu", "cuda"):
+        err.print(f"[bold red]error:[/] --device: expected cpu or cuda, got {device!r}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+    if device == "cuda" and not torch.cuda.is_available():
+        err.print("[bold red]error:[/] --device cuda: no CUDA GPU is available on this machine")
+        raise typer.Exit(2)
+    torch.set_num_threads(threads)
+    from chiplab.hw.host import _cache_bytes
+
+    cache = _cache_bytes(3) or 32 * 2**20
+    out = out or Path("data/measurements") / f"{device}-{dt.date.today().isoformat()}.csv"
+    rows = []
+    with Progress(console=err, transient=True) as prog:
+        task = prog.add_task("measuring", total=None)
+
+        def progress(done, total, name):
+            prog.update(task, total=total, completed=done, description=f"measured {name}")
+
+        for r in run_sweep(device, quick=quick, reps=reps, models=models, cache_bytes=cache, progress=progress):
+            rows.append(r)
+    cmd = "chiplab measure " + " ".join(sys.argv[2:])
+    write_csv(rows, out, provenance(device, threads, cmd))
+    err.print(f"wrote {len(rows)} measurements to {out}")
+
+
+def calibrate_cmd(csv: Path = typer.Argument(..., help="a CSV written by chiplab measure"),
+                  chip: str = typer.Option("host", "--chip", help="the chip the CSV was measured on"),
+                  out: Path = typer.Option(Path("out/calibrated.yaml"), "--out", help="where to write the calibrated chip file")) -> None:
+    """Fit the chip class's efficiency knobs to a measurement CSV; write a calibrated chip file."""
+    from rich.console import Console
+
+    from chiplab.hw import load_chip
+    from chiplab.hw.dump import save_chip
+    from chiplab.measure.calibrate import calibrated_sources, fit
+    from chiplab.measure.sweep import read_csv
+
+    con, err = Console(), Console(stderr=True)
+    try:
+        df, prov = read_csv(csv)
+        base = load_chip(chip)
+        if base.arch.kind == "cpu" and prov.get("threads"):
+            base = base.model_copy(update={"arch": base.arch.model_copy(update={"threads": int(prov["threads"])})})
+        train = df[df["kind"] != "model"]          # whole models stay held out
+        res = fit(base, train)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        err.print(f"[bold red]error:[/] {str(e).splitlines()[0]}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+    calibrated = res.chip.model_copy(update={"sources": calibrated_sources(res, csv, prov),
+                                             "description": f"{res.chip.description} (calibrated on {csv.name})"})
+    save_chip(calibrated, out, header=f"calibrated by chiplab calibrate from {csv}\nload with: chiplab estimate MODEL --chip {out}")
+    for k, v in res.values.items():
+        con.print(f"{k:28s} {v:.4g}")
+    con.print(f"train log-RMSE {res.train_log_rmse:.3f} over {res.rows} rows; wrote {out}")
