@@ -9,7 +9,9 @@ Three runs with identical data, seeds and step counts:
   net+scene     also the scene's light direction and light intensity;
   net+scene+isp also the ISP's parameters.
 Prints a table and, last, one JSON object with the test yaw errors (degrees).
-Needs chiplab.diff.isp (unprocess, a noise model, an ``Isp`` nn.Module).
+Needs chiplab.diff.isp (unprocess, a noise model, an ``Isp`` nn.Module). STATUS: written
+before that package existed; when it is missing or its API differs from the guess in
+``isp_stage`` the script prints "NOT RUN: <reason>" and a JSON line with status "not_run".
 """
 from __future__ import annotations
 
@@ -36,13 +38,41 @@ class IspUnavailable(RuntimeError):
 
 
 def isp_stage():
-    """Return (to_raw_noisy(img, gen) -> raw, Isp module) from chiplab.diff.isp, or raise IspUnavailable."""
+    """Return (to_raw_noisy(img (B,3,H,W), gen) -> raw, isp_factory() -> nn.Module) built from
+    chiplab.diff.isp, or raise IspUnavailable naming what is missing.
+
+    Written BEFORE chiplab.diff.isp existed, against the API its brief announced
+    (``unprocess``, a noise model, an ``Isp`` nn.Module); the call conventions below
+    are guesses and are checked on a tiny input before use."""
     try:
         import chiplab.diff.isp as isp
     except Exception as e:  # noqa: BLE001
         raise IspUnavailable(f"chiplab.diff.isp not importable ({type(e).__name__}: {e})") from e
-    raise IspUnavailable(f"chiplab.diff.isp exports {sorted(n for n in dir(isp) if not n.startswith('_'))}; "
-                         "adapter not written yet")
+    names = sorted(n for n in dir(isp) if not n.startswith("_"))
+    unprocess = getattr(isp, "unprocess", None)
+    noise = next((getattr(isp, n) for n in ("add_noise", "add_sensor_noise", "noise_model", "apply_noise")
+                  if hasattr(isp, n)), None)
+    isp_cls = getattr(isp, "Isp", None)
+    missing = [n for n, v in (("unprocess", unprocess), ("a noise function", noise), ("Isp", isp_cls)) if v is None]
+    if missing:
+        raise IspUnavailable(f"chiplab.diff.isp lacks {missing}; it exports {names}")
+
+    def to_raw(img, gen):
+        raw = unprocess(img)
+        raw = raw[0] if isinstance(raw, tuple) else raw
+        return noise(raw)
+
+    try:
+        probe = torch.rand(1, 3, 8, 8)
+        out = isp_cls()(to_raw(probe, None))
+        out = out[0] if isinstance(out, tuple) else out
+        if out.dim() != 4 or out.shape[1] != 3:
+            raise IspUnavailable(f"Isp output has shape {tuple(out.shape)}, expected (B, 3, H, W)")
+    except IspUnavailable:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise IspUnavailable(f"guessed call conventions do not fit chiplab.diff.isp ({type(e).__name__}: {e})") from e
+    return to_raw, isp_cls
 
 
 class YawNet(nn.Module):
@@ -77,6 +107,10 @@ class Scene(nn.Module):
         return (out.image * self.log_intensity.exp().clamp(max=1.0)).permute(0, 3, 1, 2)
 
 
+def _rgb(x):
+    return x[0] if isinstance(x, tuple) else x
+
+
 def run(mode: str, steps: int, size: int, batch: int, seed: int, to_raw, isp_factory) -> dict:
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -91,7 +125,7 @@ def run(mode: str, steps: int, size: int, batch: int, seed: int, to_raw, isp_fac
     t0 = time.perf_counter()
     for step in range(steps):
         yaw = (torch.rand(batch, generator=g) * 2 - 1) * yr
-        pred = net(isp(to_raw(scene(yaw), g)))
+        pred = net(_rgb(isp(to_raw(scene(yaw), g))))
         loss = ((pred - yaw / yr) ** 2).mean()
         opt.zero_grad()
         loss.backward()
@@ -99,10 +133,10 @@ def run(mode: str, steps: int, size: int, batch: int, seed: int, to_raw, isp_fac
     ge = torch.Generator().manual_seed(seed + 99)
     yaw = (torch.rand(128, generator=ge) * 2 - 1) * yr
     with torch.no_grad():
-        pred = net(isp(to_raw(scene(yaw), ge))) * yr
+        pred = net(_rgb(isp(to_raw(scene(yaw), ge)))) * yr
     return {"mode": mode, "yaw_mae_deg": float(torch.rad2deg((pred - yaw).abs()).mean()),
             "light_az_el_deg": [round(float(x), 1) for x in torch.rad2deg(scene.light.detach())],
-            "intensity": float(scene.log_intensity.exp().clamp(max=1.0)), "seconds": time.perf_counter() - t0}
+            "intensity": float(scene.log_intensity.detach().exp().clamp(max=1.0)), "seconds": time.perf_counter() - t0}
 
 
 def main(argv=None) -> dict:
