@@ -42,7 +42,7 @@ def import_onnx(src, *, batch: int | None = None, name: str | None = None) -> Gr
         if not p.exists():
             raise OnnxImportError(f"{p}: no such ONNX file")
         try:
-            model = onnx.load(str(p))
+            model = onnx.load(str(p), load_external_data=False)   # shapes are enough: never read weights
         except Exception as e:  # onnx raises DecodeError and others
             raise OnnxImportError(f"{p}: not a readable ONNX model ({type(e).__name__})") from None
         name = name or p.stem

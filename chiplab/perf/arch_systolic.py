@@ -22,11 +22,12 @@ their own cost, graph inputs/outputs cross the host link (all from
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import Graph, Node, OpKind, Role
+from chiplab.ir.graph import GemmShape, Graph, Node, OpKind, Role
 from chiplab.perf.common import (Actions, add_fused_rows, fusion_plan, host_transfer_layers, hw_block_layer, node_bytes, precision_bytes, price,
                                  tensor_bytes, utilization, vector_layer, view_layer)
 from chiplab.perf.registry import EstimateOptions, register
@@ -162,6 +163,26 @@ class SystolicModel:
         return a_on, b_on, res.output_on_chip
 
     def matrix_layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
+        """A matrix layer. With ``conv_rows: channels`` a convolution's compute cycles come
+        from the channels-only mapping (input channels on the rows, the R x S taps stepped
+        in time as R*S products of depth C/groups), while its memory traffic and energy are
+        those of the same layer lowered by im2col (the taps reuse the feature map); the
+        slower of the two bounds the layer."""
+        c = node.conv
+        row = self._matrix_layer(node, res)
+        if self.arch.conv_rows != "channels" or c is None or c.R * c.S == 1 or self.compat:
+            return row
+        g = node.gemm
+        taps = GemmShape(M=g.M, N=g.N, K=c.C // c.groups, batch=g.batch * c.R * c.S, b_is_weight=g.b_is_weight)
+        compute = self._matrix_layer(dataclasses.replace(node, gemm=taps), res).compute_cycles
+        if compute <= row.cycles:
+            return dataclasses.replace(row, compute_cycles=compute,
+                                       notes=[*row.notes, "channels-only rows; memory-bound"])
+        return dataclasses.replace(row, cycles=compute, latency_s=compute / self.clock_hz, compute_cycles=compute,
+                                   bound=Bound.COMPUTE, utilization=utilization(node.macs, compute, self.peak_macs_per_cycle),
+                                   notes=[*row.notes, f"channels-only rows: {c.R}x{c.S} taps in time"])
+
+    def _matrix_layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
         g = node.gemm
         if g is None:
             raise ValueError(f"{node.label}: matrix node without a GemmShape")

@@ -188,3 +188,27 @@ def test_activations_stay_on_chip_when_they_fit():
     # SCALE-Sim convention: every layer reads its ifmap from DRAM
     compat = {l.node: l for l in estimate(g, "tpu-v1", compat="scalesim", host_transfers=False).layers}
     assert compat["conv2"].dram_bytes > by["conv2"].dram_bytes
+
+
+def test_channels_only_rows_step_filter_taps_in_time():
+    """conv_rows: channels (ZigZag's tpu_like K x C mapping): a 3-channel 7x7 conv uses 3 of
+    32 rows and steps its 49 taps in time: ~ceil(64/32) x 49 x 112*112 cycles; a 1x1 conv is
+    unchanged."""
+    from chiplab.hw import load_chip
+    from chiplab.ir.graph import ConvShape, Node, OpKind, Role, TensorSpec
+
+    chip = load_chip("zigzag-tpu-like")
+    im2col = chip.model_copy(update={"arch": chip.arch.model_copy(update={"conv_rows": "im2col"})})
+
+    def conv(C, K, H, R, s):
+        c = ConvShape(1, C, H, H, K, R, R, (s, s), (R // 2, R // 2))
+        return Node("c", OpKind.CONV, inputs=(TensorSpec((1, C, H, H)), TensorSpec((K, C, R, R), role=Role.WEIGHT)),
+                    outputs=(TensorSpec((1, K, c.P, c.Q), role=Role.OUTPUT),), macs=c.macs, gemm=c.as_gemm(), conv=c)
+
+    m_ch, m_i2c = model_for(chip, EstimateOptions("int8")), model_for(im2col, EstimateOptions("int8"))
+    first = conv(3, 64, 224, 7, 2)
+    ideal = 2 * 49 * 112 * 112
+    assert m_ch.matrix_layer(first).cycles == pytest.approx(ideal, rel=0.01)
+    assert m_i2c.matrix_layer(first).cycles < ideal / 5          # im2col packs 147 taps x channels on the rows
+    pw = conv(64, 64, 56, 1, 1)
+    assert m_ch.matrix_layer(pw).cycles == m_i2c.matrix_layer(pw).cycles

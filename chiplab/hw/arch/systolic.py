@@ -30,6 +30,10 @@ class SystolicArch(ArchBase):
     ofmap_sram_bandwidth: BytesPerCycle | None = None
     double_buffered: bool = True
     accumulator_bytes: int = Field(default=4, gt=0)   # psum width in the ofmap buffer
+    # How a convolution's reduction meets the array rows: "im2col" unrolls C/groups x R x S
+    # over the rows (TPU, SCALE-Sim); "channels" unrolls input channels only and steps the
+    # R x S filter taps in time, accumulating in place (ZigZag's tpu_like mapping, K x C).
+    conv_rows: Literal["im2col", "channels"] = "im2col"
     # Per-operand DRAM ports, as SCALE-Sim's USER bandwidth mode has them (its
     # IfmapSRAMBankBandwidth / FilterSRAMBankBandwidth / Bandwidth, in words per cycle).
     # When omitted, the three operands share memory.dram_bandwidth.
