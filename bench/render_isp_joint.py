@@ -9,9 +9,8 @@ Three runs with identical data, seeds and step counts:
   net+scene     also the scene's light direction and light intensity;
   net+scene+isp also the ISP's parameters.
 Prints a table and, last, one JSON object with the test yaw errors (degrees).
-Needs chiplab.diff.isp (unprocess, a noise model, an ``Isp`` nn.Module). STATUS: written
-before that package existed; when it is missing or its API differs from the guess in
-``isp_stage`` the script prints "NOT RUN: <reason>" and a JSON line with status "not_run".
+Needs chiplab.diff.isp (unprocess, NoiseModel, Isp); if it is missing the script prints
+"NOT RUN: <reason>" and a JSON line with status "not_run".
 """
 from __future__ import annotations
 
@@ -41,38 +40,31 @@ def isp_stage():
     """Return (to_raw_noisy(img (B,3,H,W), gen) -> raw, isp_factory() -> nn.Module) built from
     chiplab.diff.isp, or raise IspUnavailable naming what is missing.
 
-    Written BEFORE chiplab.diff.isp existed, against the API its brief announced
-    (``unprocess``, a noise model, an ``Isp`` nn.Module); the call conventions below
-    are guesses and are checked on a tiny input before use."""
+    Uses ``unprocess`` (sRGB -> clean RAW mosaic), ``NoiseModel.add`` (shot + read
+    noise) and ``Isp`` (RAW -> sRGB, its nn.Parameters are the tunable ISP settings)."""
     try:
         import chiplab.diff.isp as isp
     except Exception as e:  # noqa: BLE001
         raise IspUnavailable(f"chiplab.diff.isp not importable ({type(e).__name__}: {e})") from e
-    names = sorted(n for n in dir(isp) if not n.startswith("_"))
-    unprocess = getattr(isp, "unprocess", None)
-    noise = next((getattr(isp, n) for n in ("add_noise", "add_sensor_noise", "noise_model", "apply_noise")
-                  if hasattr(isp, n)), None)
-    isp_cls = getattr(isp, "Isp", None)
-    missing = [n for n, v in (("unprocess", unprocess), ("a noise function", noise), ("Isp", isp_cls)) if v is None]
+    missing = [n for n in ("unprocess", "NoiseModel", "Isp") if not hasattr(isp, n)]
     if missing:
-        raise IspUnavailable(f"chiplab.diff.isp lacks {missing}; it exports {names}")
+        raise IspUnavailable(f"chiplab.diff.isp lacks {missing}; it exports {sorted(n for n in dir(isp) if not n.startswith('_'))}")
+    # fixed sensor noise level: shot variance 1e-2 (top of Brooks et al.'s range) and the read variance
+    # from their log-linear fit without the random term, log(read) = 2.18 log(shot) + 1.20
+    shot = 1e-2
+    read = math.exp(2.18 * math.log(shot) + 1.20)
 
     def to_raw(img, gen):
-        raw = unprocess(img)
-        raw = raw[0] if isinstance(raw, tuple) else raw
-        return noise(raw)
+        raw = isp.unprocess(img.clamp(1e-3, 1 - 1e-3))
+        return isp.NoiseModel.add(raw, shot, read, generator=gen)
 
-    try:
-        probe = torch.rand(1, 3, 8, 8)
-        out = isp_cls()(to_raw(probe, None))
-        out = out[0] if isinstance(out, tuple) else out
-        if out.dim() != 4 or out.shape[1] != 3:
-            raise IspUnavailable(f"Isp output has shape {tuple(out.shape)}, expected (B, 3, H, W)")
-    except IspUnavailable:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise IspUnavailable(f"guessed call conventions do not fit chiplab.diff.isp ({type(e).__name__}: {e})") from e
-    return to_raw, isp_cls
+    def isp_factory():
+        return isp.Isp()
+
+    out = isp_factory()(to_raw(torch.rand(1, 3, 8, 8), None))
+    if out.dim() != 4 or out.shape[1] != 3:
+        raise IspUnavailable(f"Isp output has shape {tuple(out.shape)}, expected (B, 3, H, W)")
+    return to_raw, isp_factory
 
 
 class YawNet(nn.Module):
