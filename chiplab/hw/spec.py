@@ -30,13 +30,14 @@ from chiplab.hw.arch.fpga import FpgaOverlayArch
 from chiplab.hw.arch.gpu import GpuArch
 from chiplab.hw.arch.mesh import MeshArch
 from chiplab.hw.arch.npu import NpuArch
+from chiplab.hw.arch.rs import RowStationaryArch
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.quantity import Bandwidth, Bytes, Energy, Frequency, Money, Power, Time
 
 SCHEMA_VERSION = 1
 
 # Architecture classes; each new class is added here with its own `kind`.
-Arch = Annotated[Union[SystolicArch, GpuArch, CpuArch, NpuArch, FpgaOverlayArch, MeshArch], Field(discriminator="kind")]
+Arch = Annotated[Union[SystolicArch, GpuArch, CpuArch, NpuArch, FpgaOverlayArch, MeshArch, RowStationaryArch], Field(discriminator="kind")]
 
 
 class Memory(Strict):

@@ -12,7 +12,7 @@ needs_peers = pytest.mark.skipif(not Path(PEERS).is_dir(), reason="SCALE-Sim pee
 
 @pytest.mark.parametrize("name,rows,cols,df,peak", [
     ("tpu-v1", 256, 256, "ws", 65536 * 700e6), ("systolic-32", 32, 32, "ws", 1024e9),
-    ("systolic-128", 128, 128, "ws", 16384e9), ("eyeriss", 12, 14, "ws", 168 * 200e6)])
+    ("systolic-128", 128, 128, "ws", 16384e9)])
 def test_presets(name, rows, cols, df, peak):
     c = load_chip(name)
     assert (c.arch.rows, c.arch.cols, c.arch.dataflow) == (rows, cols, df)

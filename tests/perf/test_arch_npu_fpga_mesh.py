@@ -1,4 +1,6 @@
 """NPU, FPGA-overlay and many-core mesh models, and the roofline over every preset."""
+import math
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,3 +79,18 @@ def test_every_preset_estimates_resnet18(chip, tmp_cache):
     t = est.total()
     assert t["latency_s"] > 0 and t["energy_j"] > 0 and 0 < t["utilization"] <= 1
     assert t["throughput_per_s"] == pytest.approx(2 / t["latency_s"])
+
+
+def test_row_stationary_mapping_by_hand():
+    """3x3 conv, 4 -> 8 channels, 16x16 output on 12x14 PEs: PE sets of 3 rows x 14 output rows,
+    replicated 12 // 3 = 4 times; 2 strips x ceil(32 triples / 4) x (16 outputs x 3 taps) = 768."""
+    from chiplab.perf.arch_rs import rs_cycles
+
+    node = conv_node(1, 4, 16, 8, 3)
+    assert rs_cycles(node, 12, 14, 1.0) == 2 * 8 * 16 * 3
+    assert node.macs / (12 * 14) <= rs_cycles(node, 12, 14, 1.0)     # never beats the array's peak
+    row = model_for(load_chip("eyeriss"), EstimateOptions("fp16")).matrix_layer(node)
+    assert row.compute_cycles == 768 and row.cycles >= 768
+    # a filter taller than the array folds its rows
+    tall = conv_node(1, 2, 20, 2, 13)
+    assert rs_cycles(tall, 12, 14, 1.0) == math.ceil(20 / 14) * math.ceil(4 / 1) * 2 * 20 * 13
