@@ -12,8 +12,13 @@ def measure_cmd(device: str = typer.Option("cpu", "--device", help="cpu or cuda"
                 quick: bool = typer.Option(False, "--quick", help="the short sweep (a few minutes on a CPU)"),
                 reps: int = typer.Option(10, "--reps", min=3),
                 models: bool = typer.Option(True, "--models/--no-models", help="also time ResNet-50 and BERT-base"),
-                threads: int = typer.Option(1, "--threads", min=1, help="CPU threads (recorded in the CSV)")) -> None:
-    """Time GEMMs, convolutions, attention and whole models on this device; write a CSV with provenance."""
+                threads: int = typer.Option(1, "--threads", min=1, help="CPU threads (recorded in the CSV)"),
+                resume: bool = typer.Option(True, "--resume/--restart",
+                                            help="keep rows already in --out and measure only the rest")) -> None:
+    """Time GEMMs, convolutions, attention and whole models on this device; write a CSV with provenance.
+
+    Every row is written as soon as it is measured, so an interrupted run loses nothing:
+    run the same command again to measure only what is missing."""
     import datetime as dt
     import sys
 
@@ -35,17 +40,31 @@ def measure_cmd(device: str = typer.Option("cpu", "--device", help="cpu or cuda"
 
     cache = _cache_bytes(3) or 32 * 2**20
     out = out or Path("data/measurements") / f"{device}-{dt.date.today().isoformat()}.csv"
-    rows = []
+    rows: list = []
+    prov = provenance(device, threads, "chiplab measure " + " ".join(sys.argv[2:]))
+    if resume and out.exists():
+        from chiplab.measure.sweep import read_csv
+
+        old, old_prov = read_csv(out)
+        if old_prov.get("device") != device or old_prov.get("threads") != str(threads):
+            err.print(f"[bold red]error:[/] {out}: was measured with device={old_prov.get('device')} "
+                      f"threads={old_prov.get('threads')}; use --restart or another --out", soft_wrap=True)
+            raise typer.Exit(2)
+        rows = old.to_dict("records")
+        prov = {**old_prov, "resumed": prov["date_utc"]}
+        err.print(f"resuming {out}: {len(rows)} rows already measured")
+    done = frozenset(r["name"] for r in rows)
     with Progress(console=err, transient=True) as prog:
         task = prog.add_task("measuring", total=None)
 
         def progress(done, total, name):
             prog.update(task, total=total, completed=done, description=f"measured {name}")
 
-        for r in run_sweep(device, quick=quick, reps=reps, models=models, cache_bytes=cache, progress=progress):
+        for r in run_sweep(device, quick=quick, reps=reps, models=models, cache_bytes=cache, progress=progress,
+                           skip=done):
             rows.append(r)
-    cmd = "chiplab measure " + " ".join(sys.argv[2:])
-    write_csv(rows, out, provenance(device, threads, cmd))
+            write_csv(rows, out, prov)          # after every row: an interruption loses nothing
+    write_csv(rows, out, prov)
     err.print(f"wrote {len(rows)} measurements to {out}")
 
 

@@ -81,8 +81,9 @@ def _nvidia_driver() -> str:
 
 
 def run_sweep(device: str = "cpu", *, quick: bool = True, reps: int = 10, models: bool = True,
-              cache_bytes: float = 32 * 2**20, progress=None) -> Iterator[Row]:
-    """Yield one measured :class:`Row` per kernel or model."""
+              cache_bytes: float = 32 * 2**20, progress=None, skip: frozenset[str] = frozenset()) -> Iterator[Row]:
+    """Yield one measured :class:`Row` per kernel or model; rows named in ``skip`` (already
+    measured by an interrupted run) are not measured again."""
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("chiplab measure: --device cuda but no CUDA GPU is available")
     dt_ = torch.float32
@@ -98,6 +99,9 @@ def run_sweep(device: str = "cpu", *, quick: bool = True, reps: int = 10, models
             progress(done, total, name)
 
     for (M, N, K) in gemms:
+        if f"gemm_{M}x{N}x{K}" in skip:
+            tick(f"gemm {M}x{N}x{K} (done before)")
+            continue
         n = rotation_count(4 * (M * K + K * N + M * N), cache_bytes)
         ins = [(torch.randn(M, K, device=dev, dtype=dt_), torch.randn(K, N, device=dev, dtype=dt_)) for _ in range(n)]
         t = time_call(torch.mm, ins, device=device, reps=reps)
@@ -105,6 +109,9 @@ def run_sweep(device: str = "cpu", *, quick: bool = True, reps: int = 10, models
                   reps=t.reps, macs=M * N * K)
         tick(f"gemm {M}x{N}x{K}")
     for (Nb, C, H, K, R, s) in CONVS:
+        if f"conv_c{C}_h{H}_k{K}_r{R}_s{s}" in skip:
+            tick(f"conv c{C} h{H} k{K} r{R} (done before)")
+            continue
         w = torch.randn(K, C, R, R, device=dev, dtype=dt_)
         xb = 4 * Nb * C * H * H
         n = rotation_count(xb, cache_bytes)
@@ -115,6 +122,9 @@ def run_sweep(device: str = "cpu", *, quick: bool = True, reps: int = 10, models
                   stride=s, median_s=t.median_s, p10_s=t.p10_s, p90_s=t.p90_s, reps=t.reps, macs=Nb * P * P * K * C * R * R)
         tick(f"conv c{C} h{H} k{K} r{R}")
     for (b, h, L, d) in ATTENTION:
+        if f"sdpa_b{b}_h{h}_l{L}_d{d}" in skip:
+            tick(f"attention b{b} h{h} L{L} (done before)")
+            continue
         n = rotation_count(4 * 3 * b * h * L * d, cache_bytes)
         ins = [tuple(torch.randn(b, h, L, d, device=dev, dtype=dt_) for _ in range(3)) for _ in range(n)]
         t = time_call(F.scaled_dot_product_attention, ins, device=device, reps=reps)
@@ -125,6 +135,9 @@ def run_sweep(device: str = "cpu", *, quick: bool = True, reps: int = 10, models
         from chiplab.capture import build
 
         for name, batch, seq in MODELS:
+            if name in skip:
+                tick(f"{name} (done before)")
+                continue
             model, inputs = build(name, batch=batch, seq_len=seq, device=device)
             t = time_call(model, [inputs], device=device, reps=max(3, reps // 3), max_seconds=20.0)
             yield Row("model", name, batch=batch, seq_len=seq or 0, median_s=t.median_s, p10_s=t.p10_s,
@@ -132,15 +145,20 @@ def run_sweep(device: str = "cpu", *, quick: bool = True, reps: int = 10, models
             tick(name)
 
 
-def write_csv(rows: list[Row], path: Path, prov: dict[str, str]) -> None:
+def write_csv(rows: list, path: Path, prov: dict[str, str]) -> None:
+    """Write (atomically: a temporary file renamed over ``path``) rows given as :class:`Row`
+    or dicts, under ``# key: value`` provenance lines."""
     import pandas as pd
 
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    df = pd.DataFrame([{k: v for k, v in asdict(r).items() if k != "extra"} for r in rows])
-    with open(path, "w") as f:
+    df = pd.DataFrame([r if isinstance(r, dict) else {k: v for k, v in asdict(r).items() if k != "extra"} for r in rows])
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
         for k, v in prov.items():
             f.write(f"# {k}: {v}\n")
         df.to_csv(f, index=False)
+    tmp.replace(path)
 
 
 def read_csv(path: Path):

@@ -88,3 +88,30 @@ def test_bad_measurement_file(tmp_path):
     p.write_text("a,b\n1,2\n")
     r = runner.invoke(app, ["calibrate", str(p)])
     assert r.exit_code == 2 and "not a chiplab measurement CSV" in r.stderr
+
+
+def test_interrupted_measure_resumes_without_remeasuring(tiny_sweep, tmp_path, monkeypatch):
+    """Rows are written as they are measured; a rerun measures only what is missing."""
+    out = tmp_path / "m.csv"
+    calls = {"n": 0}
+    real = sweep.time_call
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt        # the user presses Ctrl-C during the 4th kernel
+        return real(*a, **k)
+
+    monkeypatch.setattr(sweep, "time_call", flaky)
+    r = runner.invoke(app, ["measure", "--quick", "--out", str(out), "--no-models", "--reps", "3"])
+    assert r.exit_code != 0
+    df, _ = sweep.read_csv(out)
+    assert len(df) == 3                                  # the three finished rows survived
+    calls["n"] = 100                                     # no more interruptions
+    monkeypatch.setattr(sweep, "time_call", lambda *a, **k: (calls.__setitem__("n", calls["n"] + 1), real(*a, **k))[1])
+    r = runner.invoke(app, ["measure", "--quick", "--out", str(out), "--no-models", "--reps", "3"])
+    assert r.exit_code == 0, r.output
+    df, prov = sweep.read_csv(out)
+    assert len(df) == 7 and calls["n"] == 104 and "resumed" in prov     # only the 4 missing kernels were timed
+    r = runner.invoke(app, ["measure", "--quick", "--out", str(out), "--no-models", "--threads", "2"])
+    assert r.exit_code == 2 and "--restart" in r.stderr
