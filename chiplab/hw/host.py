@@ -60,7 +60,7 @@ def detect_host(threads: int | None = None) -> ChipSpec:
                  "l1d_per_core": float(l1), "l2_per_core": float(l2), "llc": float(l3)},
         "memory": {"dram_bandwidth": 10e9},
         "vector": {"lanes": cores * fp32},
-        "energy": {"mac": {k: 1e-12 * (4 / 4 if k == "fp32" else 0.5) for k in rates}, "sram_read_per_byte": 1.25e-12,
+        "energy": {"mac": {k: 1e-12 if k == "fp32" else 0.5e-12 for k in rates}, "sram_read_per_byte": 1.25e-12,
                    "sram_write_per_byte": 1.25e-12, "dram_read_per_byte": 160e-12, "dram_write_per_byte": 160e-12,
                    "vector_op": 1e-12, "static_power": 5.0},
         "sources": {
