@@ -47,8 +47,9 @@ def test_calibration_recovers_known_knobs_from_synthetic_data(tiny_sweep):
     import pandas as pd
 
     df = pd.DataFrame([r.__dict__ for r in rows]).drop(columns=["extra"])
-    host = load_chip("host")
-    base = with_knobs(host, {"arch.gemm_efficiency": 1.0, "arch.threads": 1})
+    # a fixed preset, not the detected host: the test must not depend on the CPU it runs on
+    cpu = load_chip("xeon-e5-2699v3")
+    base = with_knobs(cpu, {"arch.gemm_efficiency": 1.0, "arch.threads": 1})
     truth = {"arch.clock": 3.1e9, "arch.op_overhead": 7e-6, "memory.dram_bandwidth": 2.3e10}
     true_chip = with_knobs(base, truth)
     # make some rows memory-bound so the bandwidth is identifiable: big thin GEMMs
