@@ -20,8 +20,8 @@ def emulate(*args, **kwargs):
 
 
 def debug(*args, **kwargs):
-    """Find the layers where a chip's numerics diverge from fp32 (see :mod:`chiplab.debug`)."""
-    from chiplab.debug import debug as _debug
+    """Find the layers where a chip's numerics diverge from fp32 (see :mod:`chiplab.debugger`)."""
+    from chiplab.debugger import debug as _debug
 
     return _debug(*args, **kwargs)
 

@@ -19,6 +19,8 @@ E4M3) or ``inf`` (out of range -> +-inf, IEEE; only for formats that have inf).
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import math
 from dataclasses import dataclass
 
@@ -28,7 +30,7 @@ ROUNDINGS = ("nearest_even", "toward_zero")
 OVERFLOWS = ("saturate", "nan", "inf")
 
 
-class FormatError(ValueError):
+class FormatError(ChiplabError):
     """A format name, policy or argument that does not exist."""
 
 

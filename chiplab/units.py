@@ -4,6 +4,8 @@ watts, bytes/s). Inside chiplab every quantity is SI.
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import re
 
 # dimension -> unit symbol -> factor to SI
@@ -46,7 +48,7 @@ _build()
 _NUM = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
 
 
-class UnitError(ValueError):
+class UnitError(ChiplabError):
     """A quantity string that has no number, no unit, or the wrong kind of unit."""
 
 

@@ -3,7 +3,7 @@
 A small CNN is trained on scikit-learn's digits. Its second conv then gets an input channel
 with a 300x larger range (the fp32 function is unchanged: the producer's channel is scaled up,
 the consumer's weights down). That is what a real outlier channel looks like to a per-tensor
-int8 activation quantizer. `chiplab.debug` finds it, proposes a fix, checks the fix, and
+int8 activation quantizer. `chiplab.debugger` finds it, proposes a fix, checks the fix, and
 writes a repro bundle.
 
     OMP_NUM_THREADS=1 python examples/debug_int8.py
@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import torch  # noqa: E402
 
-from chiplab.debug import debug  # noqa: E402
+from chiplab.debugger import debug  # noqa: E402
 from chiplab.emu import emulate  # noqa: E402
 from emulated_accuracy import digits_data, digits_net, train  # noqa: E402
 

@@ -88,3 +88,17 @@ def test_presets_and_workloads_list():
     assert r.exit_code == 0 and "tpu-v1" in r.stdout and "invalid" not in r.stdout
     r = runner.invoke(app, ["workloads"])
     assert r.exit_code == 0 and "bert-base" in r.stdout
+
+
+def test_debug_and_emulate_callable_twice_in_one_process():
+    """`chiplab.debug` used to be replaced by the subpackage of the same name on first call."""
+    import torch
+
+    import chiplab
+
+    m = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)).eval()
+    x = (torch.randn(4, 8),)
+    for _ in range(2):
+        assert callable(chiplab.debug) and callable(chiplab.emulate)
+        chiplab.emulate(m, "int8", x)
+        chiplab.debug(m, "int8", x, fixes=False)

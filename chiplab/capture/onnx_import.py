@@ -6,6 +6,8 @@ node name (or ``op_type_index`` when unnamed).
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import math
 from pathlib import Path
 
@@ -30,7 +32,7 @@ _DT = {1: "float32", 10: "float16", 16: "bfloat16", 11: "float64", 3: "int8", 2:
        9: "bool", 5: "int16"}
 
 
-class OnnxImportError(ValueError):
+class OnnxImportError(ChiplabError):
     """An ONNX file that cannot be read or whose shapes cannot be inferred."""
 
 

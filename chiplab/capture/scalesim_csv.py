@@ -13,12 +13,14 @@ Batch is 1 and every operand is 1-byte words (int8), as SCALE-Sim assumes.
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 from pathlib import Path
 
 from chiplab.ir import ConvShape, GemmShape, Graph, Node, OpKind, Role, TensorSpec
 
 
-class TopologyError(ValueError):
+class TopologyError(ChiplabError):
     """A malformed SCALE-Sim topology; the message names file, line and column."""
 
 

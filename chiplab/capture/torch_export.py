@@ -9,6 +9,8 @@ the user's module path and source line. Modules implementing
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import dataclasses
 import math
 import re
@@ -22,11 +24,11 @@ from chiplab.capture.ops import ATTENTION, CREATION, classify
 from chiplab.ir import ConvShape, GemmShape, Graph, Node, OpKind, Role, TensorSpec
 
 
-class CaptureError(ValueError):
+class CaptureError(ChiplabError):
     """torch.export could not capture the model (message names the model and the cause)."""
 
 
-class UnsupportedOpError(ValueError):
+class UnsupportedOpError(ChiplabError):
     """An op chiplab has no cost model for; the message names the op and the layer."""
 
 

@@ -6,6 +6,8 @@ an ``.onnx`` file or a SCALE-Sim topology ``.csv``; captures are cached by conte
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import hashlib
 import importlib.util
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from torch import nn
 from chiplab.ir import Graph
 
 
-class WorkloadError(ValueError):
+class WorkloadError(ChiplabError):
     """An unknown workload name, a bad ``file.py:factory`` reference or a factory that misbehaves."""
 
 

@@ -47,7 +47,7 @@ def run_cmd(
     """Run MODEL with the chip's numerics and show what the chip outputs (vs fp32)."""
     import torch
 
-    from chiplab.debug.metrics import compare
+    from chiplab.debugger.metrics import compare
     from chiplab.emu import emulate
 
     torch.set_num_threads(1)
@@ -89,7 +89,7 @@ def debug_cmd(
     """Name the layers where the chip's numerics diverge from fp32 (per-layer SQNR, cosine, max error)."""
     import torch
 
-    from chiplab.debug import debug
+    from chiplab.debugger import debug
 
     torch.set_num_threads(1)
     try:

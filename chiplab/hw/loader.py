@@ -6,6 +6,8 @@ versions, and values of the wrong type.
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from chiplab.hw.spec import SCHEMA_VERSION, ChipSpec
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
-class ChipFileError(ValueError):
+class ChipFileError(ChiplabError):
     """A chip file that cannot be read or does not validate. The message is one line."""
 
 

@@ -9,6 +9,8 @@ ops, a canonical :class:`GemmShape` / :class:`ConvShape` that mapping models use
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -174,7 +176,7 @@ class Node:
         return sum(t.nbytes for t in self.outputs)
 
 
-class GraphError(ValueError):
+class GraphError(ChiplabError):
     """A graph that breaks an IR invariant (duplicate names, dangling edges, bad shapes)."""
 
 

@@ -7,13 +7,15 @@ top-left image corner, x to the right, y downwards, and pixel (i, j) centred at
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import math
 from dataclasses import dataclass
 
 import torch
 
 
-class CameraError(ValueError):
+class CameraError(ChiplabError):
     """Bad camera settings or pose tensors."""
 
 

@@ -15,6 +15,8 @@ per fragment below are OUR ASSUMPTIONS about a straightforward implementation
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 from dataclasses import dataclass, field
 
 from chiplab.hwblock import HwCost
@@ -26,7 +28,7 @@ E_SRAM32 = 5.0e-12          # 32-bit read, 8 KB SRAM
 E_DRAM_BIT = 20e-12         # 1.28 nJ / 64 bit (low end of Horowitz's 1.3-2.6 nJ)
 
 
-class RasterHwError(ValueError):
+class RasterHwError(ChiplabError):
     """Bad hardware-model parameters or input shapes."""
 
 

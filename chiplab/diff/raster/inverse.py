@@ -8,6 +8,8 @@ edges last for accuracy), and optionally the depth-blend ``gamma`` likewise.
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -22,7 +24,7 @@ from .renderer import RenderSettings, render
 FITTABLE = ("pose", "colors", "texture", "light")
 
 
-class FitError(ValueError):
+class FitError(ChiplabError):
     """Bad arguments to :func:`fit_scene`."""
 
 

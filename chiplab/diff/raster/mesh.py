@@ -8,13 +8,15 @@ vertices, so one UV per vertex suffices.
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import math
 from dataclasses import dataclass, replace
 
 import torch
 
 
-class MeshError(ValueError):
+class MeshError(ChiplabError):
     """A mesh with wrong shapes, dtypes or out-of-range indices."""
 
 

@@ -19,6 +19,8 @@ dropped and counted in ``num_degenerate``.
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import math
 from dataclasses import dataclass
 
@@ -28,7 +30,7 @@ from .camera import PerspectiveCamera
 from .mesh import check_mesh_tensors
 
 
-class RasterSettingsError(ValueError):
+class RasterSettingsError(ChiplabError):
     """Invalid rasterizer settings."""
 
 

@@ -2,6 +2,8 @@
 thin ``nn.Module`` that is also a chiplab hardware block (``hw_cost``)."""
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -18,7 +20,7 @@ from .rasterize import Fragments, RasterSettings, rasterize, rasterize_reference
 from .shading import ShadingError, hard_blend, interpolate, lambert, phong, sample_texture, soft_blend
 
 
-class RenderSettingsError(ValueError):
+class RenderSettingsError(ChiplabError):
     """Invalid renderer settings."""
 
 

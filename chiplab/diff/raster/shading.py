@@ -6,6 +6,8 @@ directions point from the surface towards the light and are given in view space.
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 import math
 
 import torch
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from .rasterize import Fragments
 
 
-class ShadingError(ValueError):
+class ShadingError(ChiplabError):
     """Bad shapes or values passed to a shading function."""
 
 

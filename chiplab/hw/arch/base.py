@@ -1,6 +1,8 @@
 """Shared pieces of architecture classes: strict frozen models, precisions, capability errors."""
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
+
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -14,7 +16,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CapabilityError(ValueError):
+class CapabilityError(ChiplabError):
     """The chip cannot do what was asked (e.g. fp8 on a chip without fp8)."""
 
 

@@ -21,8 +21,8 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
-from chiplab.debug.metrics import compare, sqnr_db
-from chiplab.debug.report import DebugReport
+from chiplab.debugger.metrics import compare, sqnr_db
+from chiplab.debugger.report import DebugReport
 from chiplab.emu.emulator import Emulator, Override, _batches, _clone, as_tuple
 
 
@@ -162,10 +162,10 @@ def debug(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, 
                                     "drop": total, "significant": significant, "drop_measure": "metric" if metric else "noise_power_ratio"},
                          fallbacks=emu.fallbacks, folded=[{"conv": c, "bn": b} for c, b in emu.folded], median_isolated_channel_sqnr_db=med)
     if fixes:
-        from chiplab.debug.fixes import suggest_and_check
+        from chiplab.debugger.fixes import suggest_and_check
         report.fixes = [suggest_and_check(s, p, iso[p], final, med) for p in culprits[:max_fixes]]
     if bundle is not None:
-        from chiplab.debug.bundle import write_bundle
+        from chiplab.debugger.bundle import write_bundle
         report.bundle = str(write_bundle(bundle, model, inputs, emu.numerics, emu.chip_name, s.overrides, report,
                                          factory=factory, calibration=calibration, observer=observer,
                                          fold_bn=fold_bn))

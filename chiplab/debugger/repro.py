@@ -1,4 +1,4 @@
-"""Re-run a repro bundle and print the finding: ``python -m chiplab.debug.repro DIR``.
+"""Re-run a repro bundle and print the finding: ``python -m chiplab.debugger.repro DIR``.
 
 Exit status 0 when the re-run names the same top culprit as the bundle's finding, 1 otherwise.
 """
@@ -10,8 +10,8 @@ import torch
 
 
 def reproduce(directory: str):
-    from chiplab.debug.bundle import load_bundle
-    from chiplab.debug.core import debug
+    from chiplab.debugger.bundle import load_bundle
+    from chiplab.debugger.core import debug
 
     b = load_bundle(directory)
     if (p := __import__("pathlib").Path(directory) / "model.pt2").exists():
@@ -29,7 +29,7 @@ def reproduce(directory: str):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m chiplab.debug.repro DIR", file=sys.stderr)
+        print("usage: python -m chiplab.debugger.repro DIR", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
     rep, finding = reproduce(argv[0])

@@ -6,7 +6,7 @@ import sys
 import torch
 import torch.nn as nn
 
-from chiplab.debug import debug
+from chiplab.debugger import debug
 from chiplab.emu.spec import AccumulatorNumerics, MatmulNumerics, NumericsSpec, TensorNumerics, default_numerics
 
 INT8 = default_numerics("int8")
@@ -68,7 +68,7 @@ def test_repro_bundle_reproduces_with_one_command(tmp_path):
     rep = debug(m, INT8, x, overrides=ov, fixes=False, bundle=str(tmp_path / "b"))
     for f in ("model.pt2", "model.pt", "inputs.pt", "chip.yaml", "finding.json"):
         assert (tmp_path / "b" / f).exists(), f
-    r = subprocess.run([sys.executable, "-m", "chiplab.debug.repro", str(tmp_path / "b")], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "chiplab.debugger.repro", str(tmp_path / "b")], capture_output=True,
                        text=True, timeout=120, env={"OMP_NUM_THREADS": "1", "PATH": ""})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "reproduced" in r.stdout and rep.culprits[0] in r.stdout

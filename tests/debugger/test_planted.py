@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from chiplab.debug import debug
+from chiplab.debugger import debug
 from chiplab.emu.spec import AccumulatorNumerics, MatmulNumerics, TensorNumerics, default_numerics
 
 INT8 = default_numerics("int8")

@@ -7,7 +7,7 @@
     DIR/inputs.pt        inputs (and calibration batches, if any)
     DIR/chip.yaml        the chip's numerics (NumericsSpec dump), name and per-layer overrides
     DIR/finding.json     the report being reproduced
-    DIR/README.txt       the command: python -m chiplab.debug.repro DIR
+    DIR/README.txt       the command: python -m chiplab.debugger.repro DIR
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def write_bundle(directory: str | Path, model: torch.nn.Module, inputs: tuple, n
             "fold_bn": fold_bn}
     (d / "chip.yaml").write_text(yaml.safe_dump(chip, sort_keys=False))
     (d / "finding.json").write_text(report.to_json())
-    (d / "README.txt").write_text(f"Reproduce: python -m chiplab.debug.repro {d}\n")
+    (d / "README.txt").write_text(f"Reproduce: python -m chiplab.debugger.repro {d}\n")
     return d
 
 

@@ -57,5 +57,5 @@ class DebugReport:
             ok = "works" if f.get("verified") else "not verified"
             lines.append(f"  fix {f['layer']}: {f.get('fix')} ({ok}: isolated {f.get('before_db')} -> {f.get('after_db')} dB)")
         if self.bundle:
-            lines.append(f"repro: python -m chiplab.debug.repro {self.bundle}")
+            lines.append(f"repro: python -m chiplab.debugger.repro {self.bundle}")
         return "\n".join(lines)
