@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from chiplab.cli import app
 
-PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers" / "scalesim"
+PEERS = Path(__file__).resolve().parent / "data" / "scalesim"   # copies of public SCALE-Sim inputs (data/README.md)
 runner = CliRunner()
 
 
@@ -72,14 +72,13 @@ def test_malformed_chip_file_names_the_field(tmp_path):
     assert r.exit_code == 2 and "arch.dataflw: unknown key (did you mean 'dataflow'?)" in r.stderr
 
 
-@pytest.mark.skipif(not PEERS.exists(), reason="shared/peers not present")
 def test_scalesim_topology_and_cfg_compat():
     r = runner.invoke(app, ["estimate", str(PEERS / "gemm_256x128x256.csv"), "--chip", str(PEERS / "ss_32_os.cfg"),
                             "--compat", "scalesim", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     gemm = next(l for l in d["layers"] if l["op"] == "gemm")
-    # SCALE-Sim v3 reports 10,175 cycles for this GEMM on a 32x32 OS array (shared/peers/README.md)
+    # SCALE-Sim v3 reports 10,175 cycles for this GEMM on a 32x32 OS array (tests/data/README.md)
     assert gemm["compute_cycles"] == 10175
 
 

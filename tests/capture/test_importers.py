@@ -7,7 +7,7 @@ from onnx import TensorProto, helper
 from chiplab.capture import OnnxImportError, TopologyError, UnsupportedOpError, capture, import_onnx, import_scalesim_csv
 from chiplab.ir import OpKind
 
-PEERS = Path(__file__).resolve().parents[3] / "shared" / "peers" / "scalesim"
+PEERS = Path(__file__).resolve().parents[1] / "data" / "scalesim"   # copies of public SCALE-Sim inputs (data/README.md)
 
 
 def _onnx_conv_relu_gemm():
@@ -70,7 +70,6 @@ def test_scalesim_conv_and_gemm(tmp_path):
     assert (g1.gemm.M, g1.gemm.N, g1.gemm.K) == (64, 32, 16)
 
 
-@pytest.mark.skipif(not PEERS.exists(), reason="shared/peers not present")
 def test_scalesim_resnet50_topology():
     g = import_scalesim_csv(PEERS / "resnet50_scalesim_mlperf.csv")
     assert len(g) == 54 and g.nodes[0].module_path == "Conv1"

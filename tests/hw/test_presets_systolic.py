@@ -6,8 +6,7 @@ import pytest
 from chiplab.hw import load_chip
 from chiplab.hw.loader import ChipFileError, load_chip_file
 
-PEERS = "/work/shared/peers/scalesim"
-needs_peers = pytest.mark.skipif(not Path(PEERS).is_dir(), reason="SCALE-Sim peer configs not on this machine")
+PEERS = Path(__file__).resolve().parents[1] / "data" / "scalesim"   # copies of public SCALE-Sim configs (data/README.md)
 
 
 @pytest.mark.parametrize("name,rows,cols,df,peak", [
@@ -28,14 +27,12 @@ def test_tpu_v1_figures_from_chips_md():
     assert c.memory.dram_bandwidth == 34e9 and c.power.tdp == 75
 
 
-@needs_peers
 def test_systolic_32_matches_scalesim_config():
     ours, theirs = load_chip("systolic-32"), load_chip_file(f"{PEERS}/ss_32_ws.cfg")
     for f in ("rows", "cols", "dataflow", "ifmap_sram", "filter_sram", "ofmap_sram"):
         assert getattr(ours.arch, f) == getattr(theirs.arch, f), f
 
 
-@needs_peers
 def test_cfg_import():
     c = load_chip(f"{PEERS}/ss_128_os.cfg")
     assert (c.arch.rows, c.arch.cols, c.arch.dataflow, c.arch.ifmap_sram) == (128, 128, "os", 65536)
@@ -97,9 +94,8 @@ def test_malformed_preset_yaml(tmp_path):
         load_chip(p)
 
 
-@needs_peers
 def test_estimate_from_cfg_path():
-    """The public API takes a SCALE-Sim .cfg as the chip (peer README: 11,199 cycles)."""
+    """The public API takes a SCALE-Sim .cfg as the chip (tests/data/README.md: SCALE-Sim WS, 11,199 cycles)."""
     from chiplab.ir.graph import GemmShape, Graph, Node, OpKind
     from chiplab.perf.estimate import estimate
 

@@ -29,7 +29,7 @@ def model(rows=32, cols=32, df="ws", compat="default", mode="CALC", bw=(10, 10, 
     return model_for(chip, EstimateOptions(precision="int8", compat=compat))
 
 
-# Figures from ../shared/peers/README.md (SCALE-Sim v3 runs on the peer machine)
+# Figures from tests/data/README.md (SCALE-Sim v3 runs on the peer machine)
 @pytest.mark.parametrize("node,arr,df,cycles", [
     (gemm(256, 128, 256), 32, "os", 10175), (gemm(256, 128, 256), 32, "ws", 11199),
     (gemm(1024, 1024, 1024), 128, "os", 81791), (gemm(1024, 1024, 1024), 128, "ws", 89983),
