@@ -1,5 +1,6 @@
 """Test-wide settings: one thread (the machines are shared and noisy), seeded RNGs,
-and the `gpu` marker skipping cleanly without CUDA."""
+a private capture cache per test session, deterministic Hypothesis, and the `gpu`
+marker skipping cleanly without CUDA."""
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -7,8 +8,26 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 torch.set_num_threads(1)
+
+# Deterministic property tests: the same examples on every run and machine (CI must not flake
+# on a fresh random draw), no per-example deadline (shared 2-core machines are noisy), and no
+# example database (a local .hypothesis/ would make runs differ between checkouts).
+# Another profile can still be picked with HYPOTHESIS_PROFILE=... (e.g. a "random" one below).
+settings.register_profile("chiplab", derandomize=True, deadline=None, database=None)
+settings.register_profile("random", derandomize=False, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "chiplab"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_capture_cache(tmp_path_factory):
+    """Every test session gets its own empty capture cache, so no test reads (or fills) the
+    user's ~/.cache/chiplab, where a stale entry could hide a capture bug."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHIPLAB_CACHE_DIR", str(tmp_path_factory.mktemp("chiplab-cache")))
+        yield
 
 
 @pytest.fixture(autouse=True)
