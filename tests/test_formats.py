@@ -116,3 +116,60 @@ def test_bad_names_raise():
         get_format("fp7")
     with pytest.raises(FormatError, match="overflow policy"):
         cast_float(torch.ones(2), "bf16", "wrap")
+
+
+# A hand-worked OCP MX block (OCP Microscaling Formats (MX) v1.0, 2023, section 6.3):
+#   shared scale X = 2 ** (floor(log2(max|v|)) - emax_elem), an E8M0 power of two;
+#   elements P_i = v_i / X cast to the element type (round to nearest, ties to even, saturating
+#   at the largest normal); the block decodes to P_i * X.
+#   emax_elem (table 1): FP4 E2M1 -> 2, FP8 E4M3 -> 8, INT8 -> 0.
+# The block: 9 values then 23 zeros. max|v| = 7.99, floor(log2(7.99)) = 2.
+MX_BLOCK = [7.99, 5.0, -3.1, 2.5, 1.25, 0.7, 0.26, 0.2265625, -0.1] + [0.0] * 23
+MX_HAND = {
+    # mxfp4: X = 2**(2 - 2) = 1, so P = v. E2M1 magnitudes: 0, 0.5, 1, 1.5, 2, 3, 4, 6.
+    "mxfp4": [6.0,        # 7.99 > 6 (max normal): saturates to 6
+              4.0,        # 5 is the midpoint of 4 (1.0b x 2^2) and 6 (1.1b x 2^2): tie to the even mantissa, 4
+              -3.0,       # 3.1 lies between 3 and 4, nearer 3
+              2.0,        # 2.5 is the midpoint of 2 (1.0b x 2^1) and 3 (1.1b x 2^1): tie to even, 2
+              1.0,        # 1.25 is the midpoint of 1 and 1.5: tie to even, 1
+              0.5,        # 0.7 lies between 0.5 (subnormal 0.1b x 2^0) and 1, nearer 0.5
+              0.5,        # 0.26 is above the midpoint 0.25 of 0 and 0.5
+              0.0,        # 0.2265625 is below 0.25
+              -0.0],      # 0.1 is below 0.25
+    # mxfp8 (E4M3): X = 2**(2 - 8) = 1/64, so P = 64 v; spacing in [2^e, 2^(e+1)) is 2^(e-3).
+    "mxfp8": [7.0,        # 64 x 7.99 = 511.36 > 448 (max normal): saturates to 448; 448/64 = 7
+              5.0,        # 320 = 1.010b x 2^8, exact
+              -3.0,       # 198.4 in [128, 256), step 16: 192 (6.4 away) not 208; 192/64 = 3
+              2.5,        # 160 = 1.010b x 2^7, exact
+              1.25,       # 80 = 1.010b x 2^6, exact
+              0.6875,     # 44.8 in [32, 64), step 4: 44; 44/64
+              0.25,       # 16.64 in [16, 32), step 2: 16; 16/64
+              0.21875,    # 14.5 in [8, 16), step 1: tie of 14 (1.110b) and 15 (1.111b) -> even, 14; 14/64
+              -0.1015625],  # 6.4 in [4, 8), step 0.5: 6.5 (0.1 away); 6.5/64
+    # mxint8: X = 2**(2 - 0) = 4; elements are int8 codes with an implied 2^-6 scale,
+    # so code = round(64 v / 4) = round(16 v), value = code / 16. chiplab keeps codes in [-127, 127].
+    "mxint8": [7.9375,    # 16 x 7.99 = 127.84 -> 128, clamped to 127; 127/16
+               5.0,       # 80
+               -3.125,    # -49.6 -> -50
+               2.5,       # 40
+               1.25,      # 20
+               0.6875,    # 11.2 -> 11
+               0.25,      # 4.16 -> 4
+               0.25,      # 3.625 -> 4
+               -0.125],   # -1.6 -> -2
+}
+
+
+@pytest.mark.parametrize("name", list(MX_HAND))
+def test_mx_block_worked_by_hand(name):
+    expect = MX_HAND[name] + [0.0] * 23
+    x = torch.tensor(MX_BLOCK)
+    got = mx_quantize(x, name)
+    assert got.tolist() == expect
+    # a second block, the first scaled by 2^-5 (exact): the shared exponent drops by 5, the
+    # elements are the same, so the decoded block is the first one times 2^-5; an all-zero block stays 0
+    two = torch.stack([x, x * 2.0 ** -5, torch.zeros(32)], 1)          # blocks run down axis 0
+    got2 = mx_quantize(two, name, axis=0)
+    assert got2[:, 0].tolist() == expect
+    assert got2[:, 1].tolist() == [v * 2.0 ** -5 for v in expect]
+    assert got2[:, 2].tolist() == [0.0] * 32
