@@ -22,9 +22,10 @@ def conv_node(N, C, H, K, R, stride=1):
                 outputs=(TensorSpec((N, K, c.P, c.Q), role=Role.OUTPUT),), macs=g.macs, gemm=g, conv=c)
 
 
-def gemm_node(M, N, K):
+def gemm_node(M, N, K, bias=False):
     g = GemmShape(M, N, K)
-    return Node("mm", OpKind.GEMM, inputs=(TensorSpec((M, K)), TensorSpec((K, N), role=Role.WEIGHT)),
+    b = (TensorSpec((N,), role=Role.WEIGHT),) if bias else ()
+    return Node("mm", OpKind.GEMM, inputs=(TensorSpec((M, K)), TensorSpec((K, N), role=Role.WEIGHT), *b),
                 outputs=(TensorSpec((M, N), role=Role.OUTPUT),), macs=g.macs, gemm=g)
 
 
@@ -71,9 +72,10 @@ def test_no_preset_beats_its_roofline_on_convs(chip, N, C, H, K, R, stride):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(chip=st.sampled_from(PRESETS), M=st.integers(1, 4096), N=st.integers(1, 2048), K=st.integers(1, 2048))
-def test_no_preset_beats_its_roofline_on_gemms(chip, M, N, K):
-    check_roofline(load_chip(chip), gemm_node(M, N, K))
+@given(chip=st.sampled_from(PRESETS), M=st.integers(1, 4096), N=st.integers(1, 2048), K=st.integers(1, 2048),
+       bias=st.booleans())
+def test_no_preset_beats_its_roofline_on_gemms(chip, M, N, K, bias):
+    check_roofline(load_chip(chip), gemm_node(M, N, K, bias))
 
 
 @pytest.mark.parametrize("chip,cls", [("tpu-v1", "SystolicModel"), ("tpu-v4", "NpuModel"), ("eyeriss", "RowStationaryModel"),
@@ -143,10 +145,23 @@ def test_mesh_noc_bound_when_links_are_slow():
 
 @pytest.mark.parametrize("chip", PRESETS)
 def test_every_preset_estimates_resnet18(chip, tmp_cache):
+    from chiplab.capture.workloads import load_graph
+
     est = chiplab.estimate("resnet18", chip, batch=2)
     t = est.total()
     assert t["latency_s"] > 0 and t["energy_j"] > 0 and 0 < t["utilization"] <= 1
     assert t["throughput_per_s"] == pytest.approx(2 / t["latency_s"])
+    # every conv / linear layer moves at least its compulsory bytes (weights; the graph's input and output)
+    c = load_chip(chip)
+    graph = load_graph("resnet18", batch=2)
+    model = model_for(c, EstimateOptions(c.native_precision, batch=2))
+    getattr(model, "prepare", lambda g: None)(graph)
+    rows = {r.node: r for r in est.layers}
+    matrix = [n for n in graph.nodes if n.op.is_matrix]
+    assert len(matrix) == 21
+    for n in matrix:
+        need = compulsory_dram_bytes(model, n, graph)
+        assert rows[n.name].dram_bytes >= need * (1 - 1e-9), (chip, n.name, rows[n.name].dram_bytes, need)
 
 
 def test_row_stationary_mapping_by_hand():
