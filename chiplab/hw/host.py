@@ -44,14 +44,20 @@ def detect_host(threads: int | None = None) -> ChipSpec:
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    mhz = float(info.get("cpu MHz", "0") or 0) or 2000.0
+    mhz_read = float(info.get("cpu MHz", "0") or 0)
+    mhz = mhz_read or 2000.0
     # SIMD MACs per core per cycle, from the ISA (two FMA ports as on Intel cores since Haswell [A])
     fp32 = 32 if "avx512f" in flags else 16 if "fma" in flags and "avx2" in flags else 8 if "avx" in flags else 4
     rates = {"fp32": float(fp32), "bf16": float(fp32 * (2 if "avx512_bf16" in flags or "amx_bf16" in flags else 1))}
     rates["int8"] = float(fp32 * (4 if "avx512_vnni" in flags or "avx_vnni" in flags else 2))
-    l1 = _cache_bytes(1, "Data") or 32 * 1024
-    l2 = _cache_bytes(2) or 1024 * 1024
-    l3 = _cache_bytes(3) or l2 * cores
+    l1, l2, l3 = _cache_bytes(1, "Data"), _cache_bytes(2), _cache_bytes(3)
+    sysfs = "[D] /sys/devices/system/cpu/cpu0/cache"
+    cache_src = {"arch.l1d_per_core": sysfs if l1 else "[A] not in sysfs; 32 KiB assumed",
+                 "arch.l2_per_core": sysfs if l2 else "[A] not in sysfs; 1 MiB assumed",
+                 "arch.llc": sysfs if l3 else "[A] not in sysfs; L2 x cores assumed"}
+    l1 = l1 or 32 * 1024
+    l2 = l2 or 1024 * 1024
+    l3 = l3 or l2 * cores
     name = info.get("model name", platform.processor() or "unknown CPU")
     data = {
         "chiplab_chip": 1, "name": "host", "description": f"this machine: {name}, {cores} cores usable",
@@ -64,10 +70,13 @@ def detect_host(threads: int | None = None) -> ChipSpec:
                    "sram_write_per_byte": 1.25e-12, "dram_read_per_byte": 160e-12, "dram_write_per_byte": 160e-12,
                    "vector_op": 1e-12, "static_power": 5.0},
         "sources": {
-            "arch.clock": "[D] /proc/cpuinfo 'cpu MHz' at detection time (current, not boost)",
+            "arch.clock": ("[D] /proc/cpuinfo 'cpu MHz' at detection time (current, not boost)" if mhz_read
+                           else "[A] /proc/cpuinfo has no 'cpu MHz'; 2 GHz assumed"),
             "arch.cores": "[D] os.sched_getaffinity: cores this process may use",
+            "arch.threads": "[A] thread count given by the caller",
             "arch.simd_macs_per_core": "[D] /proc/cpuinfo ISA flags (avx2+fma: 16 fp32 MACs/cycle, avx512f: 32) [A] two FMA ports",
-            "arch.llc": "[D] /sys/devices/system/cpu/cpu0/cache",
+            **cache_src,
+            "vector.lanes": "[D] cores x fp32 SIMD MACs per core (from the ISA flags above)",
             "memory.dram_bandwidth": "[A] 10 GB/s placeholder; run `chiplab measure` then `chiplab calibrate` for this machine",
             "energy": "[A] order-of-magnitude placeholders (Horowitz ISSCC 2014 45 nm scale); not measured",
         },

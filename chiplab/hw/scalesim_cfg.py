@@ -59,7 +59,7 @@ def chip_from_scalesim(*, name: str, rows: int, cols: int, dataflow: str, sram_k
             "memory.dram_bandwidth": ("[C] SCALE-Sim USER Bandwidth (words/cycle, sum of ports)" if mode == "USER"
                                       else "[A] CALC mode is stall-free: infinite bandwidth"),
             "vector": "[A] SCALE-Sim has no vector unit; one lane per column assumed",
-            "energy": "[D] Horowitz ISSCC 2014 45 nm figures (SCALE-Sim has no energy model)"}})
+            "energy": "[A] Horowitz ISSCC 2014 45 nm figures assumed (SCALE-Sim has no energy model)"}})
 
 
 def _get(cp: configparser.ConfigParser, path: Path, section: str, key: str, default: str | None = None) -> str:

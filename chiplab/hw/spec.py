@@ -114,11 +114,19 @@ class ChipSpec(Strict):
         for p in self.arch.precisions:
             if p not in self.energy.mac:
                 raise ValueError(f"energy.mac: missing MAC energy for supported precision {p!r}")
-        for key, cite in self.sources.items():
-            if not _TAG.match(cite):
-                raise ValueError(f"sources.{key}: citation must start with a tag [C], [D], [U] or [A] and a source")
-            self._resolve(key)
+        self._check_sources()
         return self
+
+    def _check_sources(self) -> None:
+        """One citation per figure: a key names a figure (``arch.clock``, ``energy.mac``, ``energy.mac.int8``)
+        and may carry any tag; a key naming a whole section (``energy``) may carry only a blanket [A]."""
+        for key, cite in self.sources.items():
+            m = _TAG.match(cite)
+            if not m:
+                raise ValueError(f"sources.{key}: citation must start with a tag [C], [D], [U] or [A] and a source")
+            if isinstance(self._resolve(key), BaseModel) and m.group(1) != "A":
+                raise ValueError(f"sources.{key}: a whole section may carry only an [A] assumption, not "
+                                 f"[{m.group(1)}]; cite each figure in it on its own ({key}.<field>)")
 
     def _resolve(self, dotted: str) -> Any:
         obj: Any = self
@@ -144,10 +152,40 @@ class ChipSpec(Strict):
         return self.arch.peak_macs_per_cycle(p) * self.clock_hz
 
     def citation(self, dotted: str) -> str | None:
-        """The source of a figure: the most specific ``sources`` key covering it."""
+        """The source of a figure: its own ``sources`` key, the key of the field holding it (``energy.mac``
+        covers ``energy.mac.int8``), or else an [A] on its section; a section key never stands for a
+        figure with [C], [D] or [U]."""
         parts = dotted.split(".")
         for i in range(len(parts), 0, -1):
             key = ".".join(parts[:i])
-            if key in self.sources:
-                return self.sources[key]
+            cite = self.sources.get(key)
+            if cite is not None and (i == len(parts) or not isinstance(self._resolve(key), BaseModel)
+                                     or cite.startswith("[A]")):
+                return cite
         return None
+
+    def figures(self) -> list[str]:
+        """Dotted paths of the figures this chip states (set explicitly, not None; ``arch.kind`` is the class)."""
+        out: list[str] = []
+
+        def walk(obj: BaseModel, prefix: str) -> None:
+            for f in sorted(obj.model_fields_set):
+                v, path = getattr(obj, f), f"{prefix}.{f}"
+                if v is None or path == "arch.kind":
+                    continue
+                if isinstance(v, BaseModel):
+                    walk(v, path)
+                elif isinstance(v, dict):
+                    out.extend(f"{path}.{k}" for k in v)
+                else:
+                    out.append(path)
+
+        for section in ("arch", "memory", "host_link", "vector", "energy", "power"):
+            v = getattr(self, section)
+            if section in self.model_fields_set and isinstance(v, BaseModel):
+                walk(v, section)
+        return out
+
+    def uncited(self) -> list[str]:
+        """Figures without a citation of their own (see ``citation``)."""
+        return [f for f in self.figures() if self.citation(f) is None]

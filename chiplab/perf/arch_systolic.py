@@ -229,6 +229,9 @@ class SystolicModel:
                     chunked = True
         e = self.elem
         dram_a, dram_b = batch * d_a * e, batch * d_b * e
+        if not self.compat:   # weight tensors beyond the B matrix (a bias) are read once too
+            w = sum(tensor_bytes(t, self.precision) for t in node.inputs if t.role is Role.WEIGHT)
+            dram_b += max(0.0, w - batch * K * N * e) if g.b_is_weight and not on[1] else 0.0
         dram_c = batch * (d_c * e + spill * acc)
         dram_bytes = dram_a + dram_b + dram_c
 

@@ -297,7 +297,7 @@ def add_fused_rows(rows: list[LayerEstimate], graph: Graph, fused: dict[str, str
 # --- cache-blocked matrix products (GPU L2, CPU last-level cache)
 def gemm_operand_bytes(node: Node, precision: str) -> tuple[float, float, float]:
     """Unique bytes of A (streamed operand: for a convolution the input feature map, not
-    the im2col matrix), B (weights or second activation) and C, at ``precision``."""
+    the im2col matrix), B (weights, with a bias, or second activation) and C, at ``precision``."""
     g = node.gemm
     e = precision_bytes(precision)
     if node.conv is not None and node.inputs:
@@ -305,6 +305,8 @@ def gemm_operand_bytes(node: Node, precision: str) -> tuple[float, float, float]
     else:
         a = g.batch * g.M * g.K * e
     b = g.batch * g.K * g.N * e
+    if g.b_is_weight:   # every weight tensor, the B matrix and a bias
+        b = max(b, sum(tensor_bytes(t, precision) for t in node.inputs if t.role is Role.WEIGHT))
     c = g.batch * g.M * g.N * e
     return a, b, c
 

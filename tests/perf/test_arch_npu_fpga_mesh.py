@@ -1,4 +1,5 @@
 """NPU, FPGA-overlay and many-core mesh models, and the roofline over every preset."""
+import dataclasses
 import math
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 import chiplab
 from chiplab.hw import list_presets, load_chip
 from chiplab.ir import ConvShape, GemmShape, Graph, Node, OpKind, Role, TensorSpec
-from chiplab.perf.common import precision_bytes
+from chiplab.perf.common import graph_outputs, precision_bytes, tensor_bytes
 from chiplab.perf.registry import EstimateOptions, model_for
 
 PRESETS = [p for p in list_presets()]
@@ -21,27 +22,96 @@ def conv_node(N, C, H, K, R, stride=1):
                 outputs=(TensorSpec((N, K, c.P, c.Q), role=Role.OUTPUT),), macs=g.macs, gemm=g, conv=c)
 
 
-def gemm_node(M, N, K):
+def gemm_node(M, N, K, bias=False):
     g = GemmShape(M, N, K)
-    return Node("mm", OpKind.GEMM, inputs=(TensorSpec((M, K)), TensorSpec((K, N), role=Role.WEIGHT)),
+    b = (TensorSpec((N,), role=Role.WEIGHT),) if bias else ()
+    return Node("mm", OpKind.GEMM, inputs=(TensorSpec((M, K)), TensorSpec((K, N), role=Role.WEIGHT), *b),
                 outputs=(TensorSpec((M, N), role=Role.OUTPUT),), macs=g.macs, gemm=g)
+
+
+def compulsory_dram_bytes(model, node, graph):
+    """Bytes a matrix layer must move between the chip and DRAM whatever its schedule: its weights,
+    read once (none when the model keeps the graph's weights resident on chip: ``weights_resident``),
+    its inputs that are graph inputs, read once (a strided conv's skipped pixels excepted: at most its
+    im2col matrix), and its outputs that are graph outputs, written once. A model that keeps a layer's
+    activations on chip says how many bytes it has for them (``activation_capacity``)."""
+    p, g = model.precision, node.gemm
+    outputs = graph_outputs(graph)
+    weights = sum(tensor_bytes(t, p) for t in node.inputs if t.role is Role.WEIGHT)
+    if getattr(model, "weights_resident", False):
+        weights = 0.0
+    acts_in = sum(tensor_bytes(t, p) for t in node.inputs if t.role is not Role.WEIGHT and t.producer is None)
+    acts_in = min(acts_in, g.batch * g.M * g.K * precision_bytes(p))
+    acts_out = sum(tensor_bytes(t, p) for t in node.outputs if any(t is o for o in outputs))
+    if acts_in + acts_out <= getattr(model, "activation_capacity", 0.0):
+        acts_in = acts_out = 0.0
+    return weights + acts_in + acts_out
+
+
+def check_roofline(chip, node):
+    """One matrix layer alone on ``chip``: DRAM bytes >= compulsory bytes, and latency >=
+    max(MACs / peak, compulsory bytes / DRAM bandwidth). Returns the layer's row."""
+    p = chip.native_precision
+    graph = Graph("g", [node])
+    row = next(r for r in chiplab.estimate(graph, chip, host_transfers=False).layers if r.node == node.name)
+    model = model_for(chip, EstimateOptions(p, host_transfers=False))
+    getattr(model, "prepare", lambda g: None)(graph)          # whole-graph decisions (weight residency)
+    need = compulsory_dram_bytes(model, node, graph)
+    assert row.dram_bytes >= need * (1 - 1e-9), f"{chip.name}: dram_bytes {row.dram_bytes:.0f} < compulsory {need:.0f}"
+    roof = max(node.macs / chip.peak_macs_per_s(p), need / chip.memory.dram_bandwidth)
+    assert row.latency_s >= roof * (1 - 1e-9), f"{chip.name}: latency {row.latency_s:.3g} s < roofline {roof:.3g} s"
+    assert 0 <= row.utilization <= 1 + 1e-9 and row.energy_j > 0
+    return row
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chip=st.sampled_from(PRESETS), N=st.integers(1, 4), C=st.integers(1, 256), H=st.integers(4, 56),
-       K=st.integers(1, 256), R=st.sampled_from([1, 3, 5]))
-def test_no_preset_beats_its_roofline_on_convs(chip, N, C, H, K, R):
-    c = load_chip(chip)
-    p = c.native_precision
-    node = conv_node(N, C, H, K, R)
-    row = next(r for r in chiplab.estimate(Graph("g", [node]), c, host_transfers=False).layers if r.op == "conv")
-    e = precision_bytes(p)
-    compulsory_min = (node.conv.N * C * H * H * 0 + K * C * R * R) * e       # weights must at least be read once
-    roof_compute = node.macs / c.peak_macs_per_s(p)
-    assert row.latency_s >= roof_compute * (1 - 1e-9), (chip, row)
-    if c.arch.kind not in ("mesh",):          # a mesh may keep weights resident in its cores' SRAM
-        assert row.latency_s >= compulsory_min / c.memory.dram_bandwidth * (1 - 1e-9) or row.dram_bytes == 0
-    assert 0 <= row.utilization <= 1 + 1e-9 and row.energy_j > 0
+       K=st.integers(1, 256), R=st.sampled_from([1, 3, 5]), stride=st.sampled_from([1, 2]))
+def test_no_preset_beats_its_roofline_on_convs(chip, N, C, H, K, R, stride):
+    check_roofline(load_chip(chip), conv_node(N, C, H, K, R, stride))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chip=st.sampled_from(PRESETS), M=st.integers(1, 4096), N=st.integers(1, 2048), K=st.integers(1, 2048),
+       bias=st.booleans())
+def test_no_preset_beats_its_roofline_on_gemms(chip, M, N, K, bias):
+    check_roofline(load_chip(chip), gemm_node(M, N, K, bias))
+
+
+@pytest.mark.parametrize("chip,cls", [("tpu-v1", "SystolicModel"), ("tpu-v4", "NpuModel"), ("eyeriss", "RowStationaryModel"),
+                                      ("a100-sxm4-40gb", "GpuModel"), ("xeon-e5-2699v3", "CpuModel"),
+                                      ("vck5000-dpu", "FpgaOverlayModel"), ("tesla-d1", "MeshModel")])
+@pytest.mark.parametrize("forgets", ["dram_bytes", "dram_time"])
+def test_roofline_check_catches_a_model_that_forgets_dram(chip, cls, forgets, monkeypatch):
+    """Planted regressions: a model reporting no DRAM traffic, or not waiting for it, fails the check
+    (the layers are DRAM-bound: a thin GEMM on its weights; on the mesh, activations beyond its SRAM)."""
+    import importlib
+
+    mod = {"SystolicModel": "arch_systolic", "NpuModel": "arch_npu", "RowStationaryModel": "arch_rs", "GpuModel": "arch_gpu",
+           "CpuModel": "arch_cpu", "FpgaOverlayModel": "arch_fpga", "MeshModel": "arch_mesh"}[cls]
+    model_cls = getattr(importlib.import_module(f"chiplab.perf.{mod}"), cls)
+    orig = model_cls.matrix_layer
+    node = gemm_node(8, 2048, 2048) if cls != "MeshModel" else gemm_node(2**21, 64, 64)
+    check_roofline(load_chip(chip), node)                        # the model as it is passes
+
+    def forgetful(self, n, *a, **k):
+        r = orig(self, n, *a, **k)
+        if forgets == "dram_bytes":
+            return dataclasses.replace(r, dram_bytes=0.0)
+        t = n.macs / (self.peak_macs_per_cycle * self.clock_hz)
+        return dataclasses.replace(r, latency_s=t, cycles=t * self.clock_hz)
+
+    monkeypatch.setattr(model_cls, "matrix_layer", forgetful)
+    with pytest.raises(AssertionError, match="dram_bytes 0 < compulsory" if forgets == "dram_bytes" else "< roofline"):
+        check_roofline(load_chip(chip), node)
+
+
+def test_mesh_streams_activations_that_do_not_fit_its_sram():
+    """tesla-d1 holds activations in its cores' SRAM (half of 360 x 1.25 MB); a GEMM whose input and
+    output (2 x 268 MB bf16) do not fit there reads and writes them through DRAM."""
+    d1 = load_chip("tesla-d1")
+    row = check_roofline(d1, gemm_node(65536, 2048, 2048))
+    assert row.dram_bytes >= 2 * 65536 * 2048 * 2
 
 
 def test_fpga_parallelism_quantization_wastes_thin_layers():
@@ -75,10 +145,23 @@ def test_mesh_noc_bound_when_links_are_slow():
 
 @pytest.mark.parametrize("chip", PRESETS)
 def test_every_preset_estimates_resnet18(chip, tmp_cache):
+    from chiplab.capture.workloads import load_graph
+
     est = chiplab.estimate("resnet18", chip, batch=2)
     t = est.total()
     assert t["latency_s"] > 0 and t["energy_j"] > 0 and 0 < t["utilization"] <= 1
     assert t["throughput_per_s"] == pytest.approx(2 / t["latency_s"])
+    # every conv / linear layer moves at least its compulsory bytes (weights; the graph's input and output)
+    c = load_chip(chip)
+    graph = load_graph("resnet18", batch=2)
+    model = model_for(c, EstimateOptions(c.native_precision, batch=2))
+    getattr(model, "prepare", lambda g: None)(graph)
+    rows = {r.node: r for r in est.layers}
+    matrix = [n for n in graph.nodes if n.op.is_matrix]
+    assert len(matrix) == 21
+    for n in matrix:
+        need = compulsory_dram_bytes(model, n, graph)
+        assert rows[n.name].dram_bytes >= need * (1 - 1e-9), (chip, n.name, rows[n.name].dram_bytes, need)
 
 
 def test_row_stationary_mapping_by_hand():
