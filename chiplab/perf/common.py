@@ -211,10 +211,12 @@ def _host_row(name: str, nbytes: float, chip: ChipSpec, precision: str, clock_hz
 def host_transfer_layers(graph: Graph, chip: ChipSpec, precision: str,
                          clock_hz: float) -> tuple[list[LayerEstimate], list[LayerEstimate]]:
     """(rows before the graph, rows after it): graph inputs in and outputs out over
-    the host link. Empty when the chip has no host link or nothing crosses it."""
+    the host link. Empty when the chip has no host link or nothing crosses it. Weights
+    and device-resident state (``Role.STATE``, e.g. a decode step's KV cache) stay on
+    the device and do not cross it."""
     if chip.host_link is None:
         return [], []
-    nin = sum(tensor_bytes(t, precision) for t in graph.inputs if t.role is not Role.WEIGHT)
+    nin = sum(tensor_bytes(t, precision) for t in graph.inputs if t.role not in (Role.WEIGHT, Role.STATE))
     nout = sum(tensor_bytes(t, precision) for t in graph_outputs(graph))
     before = [_host_row("host:inputs", nin, chip, precision, clock_hz)] if nin > 0 else []
     after = [_host_row("host:outputs", nout, chip, precision, clock_hz)] if nout > 0 else []
