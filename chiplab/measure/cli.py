@@ -74,6 +74,7 @@ def calibrate_cmd(csv: Path = typer.Argument(..., help="a CSV written by chiplab
     """Fit the chip class's efficiency knobs to a measurement CSV; write a calibrated chip file."""
     from rich.console import Console
 
+    from chiplab.errors import ChiplabError
     from chiplab.hw import load_chip
     from chiplab.hw.dump import save_chip
     from chiplab.measure.calibrate import calibrated_sources, fit
@@ -87,7 +88,7 @@ def calibrate_cmd(csv: Path = typer.Argument(..., help="a CSV written by chiplab
             base = base.model_copy(update={"arch": base.arch.model_copy(update={"threads": int(prov["threads"])})})
         train = df[df["kind"] != "model"]          # whole models stay held out
         res = fit(base, train)
-    except (ValueError, FileNotFoundError, ImportError) as e:
+    except ChiplabError as e:
         err.print(f"[bold red]error:[/] {str(e).splitlines()[0]}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     calibrated = res.chip.model_copy(update={"sources": calibrated_sources(res, csv, prov),

@@ -16,6 +16,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from chiplab.errors import ChiplabError
 from chiplab.measure.timing import rotation_count, time_call
 
 GEMMS_QUICK = [(64, 64, 64), (128, 128, 128), (256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (64, 1024, 1024),
@@ -85,7 +86,7 @@ def run_sweep(device: str = "cpu", *, quick: bool = True, reps: int = 10, models
     """Yield one measured :class:`Row` per kernel or model; rows named in ``skip`` (already
     measured by an interrupted run) are not measured again."""
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("chiplab measure: --device cuda but no CUDA GPU is available")
+        raise ChiplabError("chiplab measure: --device cuda but no CUDA GPU is available")
     dt_ = torch.float32
     dev = torch.device(device)
     gemms = GEMMS_QUICK if quick else GEMMS_FULL
@@ -167,7 +168,7 @@ def read_csv(path: Path):
 
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{p}: no such measurement file")
+        raise ChiplabError(f"{p}: no such measurement file")
     prov = {}
     for line in p.read_text().splitlines():
         if not line.startswith("#"):
@@ -177,7 +178,7 @@ def read_csv(path: Path):
     df = pd.read_csv(p, comment="#")
     missing = {"kind", "name", "median_s"} - set(df.columns)
     if missing:
-        raise ValueError(f"{p}: not a chiplab measurement CSV (missing columns {sorted(missing)})")
+        raise ChiplabError(f"{p}: not a chiplab measurement CSV (missing columns {sorted(missing)})")
     return df, prov
 
 

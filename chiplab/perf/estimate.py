@@ -46,6 +46,10 @@ def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, b
 
 
 def _load_graph(workload: "str | Path", *, batch: int, seq_len: int | None) -> Graph:
+    if Path(str(workload)).suffix.lower() == ".csv":   # SCALE-Sim topology: no torch needed
+        from chiplab.capture.scalesim_csv import import_scalesim_csv
+
+        return import_scalesim_csv(str(workload))
     from chiplab.capture.workloads import load_graph
 
     return load_graph(str(workload), batch=batch, seq_len=seq_len)

@@ -5,6 +5,7 @@ import torch
 from typer.testing import CliRunner
 
 from chiplab.cli import app
+from chiplab.errors import ChiplabError
 from chiplab.hw import load_chip
 from chiplab.measure import sweep
 from chiplab.measure.calibrate import fit, graph_for_row, predict, with_knobs
@@ -67,7 +68,7 @@ def test_calibration_recovers_known_knobs_from_synthetic_data(tiny_sweep):
 def test_cuda_path_skips_cleanly_without_gpu():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+    with pytest.raises(ChiplabError, match="no CUDA GPU"):
         next(sweep.run_sweep("cuda"))
     r = runner.invoke(app, ["measure", "--device", "cuda"])
     assert r.exit_code == 2 and "no CUDA GPU" in r.stderr
