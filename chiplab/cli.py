@@ -17,7 +17,7 @@ from rich.console import Console
 
 from typer.core import TyperGroup
 
-from chiplab.errors import ChiplabError
+from chiplab.errors import CapacityError, ChiplabError
 
 # Commands implemented with their subsystem: (module, function). They are imported when
 # invoked (or listed by --help), so `chiplab presets` does not pay for torch; an import
@@ -124,8 +124,10 @@ def compare_cmd(
     except ChiplabError as e:
         _fail(e)
         return
-    from chiplab.hw.spec import CapabilityError
+    from chiplab.hw.spec import PRECISIONS, CapabilityError
 
+    if precision and precision not in PRECISIONS:
+        _fail(ChiplabError(f"--precision: unknown {precision!r} (known: {', '.join(PRECISIONS)})"))
     ests, skipped, unsupported = [], [], {}
     with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
         task = prog.add_task("estimating", total=len(names))
@@ -137,6 +139,9 @@ def compare_cmd(
                 if not precision:
                     _fail(e)
                 unsupported[name] = f"no {precision}"   # --precision forced: mark this chip, go on
+            except CapacityError as e:
+                unsupported[name] = "does not fit"
+                skipped.append(str(e).splitlines()[0])
             except ChiplabError as e:
                 if chips:   # the user named this chip: fail loudly
                     _fail(e)

@@ -56,6 +56,7 @@ def test_compare_json_and_csv(tmp_path):
     (["estimate", "resnet18", "--chip", "tpu-v1", "--precision", "fp8"], "no fp8 support"),
     (["estimate", "resnet18", "--compat", "zigzag"], "--compat"),
     (["compare", "resnet18", "--chips", "tpu-v1,nope"], "unknown chip 'nope'"),
+    (["compare", "resnet18", "--chips", "tpu-v1", "--precision", "fp7"], "--precision: unknown 'fp7'"),
 ])
 def test_bad_input_is_one_line_exit_2(args, msg):
     r = runner.invoke(app, args)
@@ -201,3 +202,13 @@ def test_import_presets_and_scalesim_estimate_do_not_import_torch(tmp_path):
                    "InterfaceBandwidth: CALC\n")
     assert not _imports_torch(["estimate", str(topo), "--chip", str(cfg), "--compat", "scalesim", "--json"])
     assert _imports_torch(["workloads"])            # the check can see torch when it is imported
+
+
+def test_compare_marks_a_chip_the_workload_does_not_fit():
+    r = runner.invoke(app, ["compare", "gpt2-decode", "--chips", "h100-sxm,t4", "--batch", "2048", "--seq-len", "1000",
+                            "--precision", "int8", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    rows = {c["chip"]: c for c in d["chips"]}
+    assert rows["h100-sxm"]["latency_s"] > 0 and rows["t4"]["unsupported"] == "does not fit"
+    assert any(s.startswith("t4: gpt2-decode at batch 2048 x 1000 tokens") for s in d["skipped"])
