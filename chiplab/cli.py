@@ -15,7 +15,33 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+from typer.core import TyperGroup
+
+from chiplab.errors import CapacityError, ChiplabError
+
+# Commands implemented with their subsystem: (module, function). They are imported when
+# invoked (or listed by --help), so `chiplab presets` does not pay for torch; an import
+# failure is the user's to see, never a silently missing command.
+LAZY_COMMANDS = {"run": ("chiplab.emu.cli", "run_cmd"), "debug": ("chiplab.emu.cli", "debug_cmd"),
+                 "measure": ("chiplab.measure.cli", "measure_cmd"), "calibrate": ("chiplab.measure.cli", "calibrate_cmd")}
+
+
+class _LazyGroup(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx, cmd_name: str):
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, fn = LAZY_COMMANDS[cmd_name]
+            sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+            sub.command(cmd_name)(getattr(importlib.import_module(module), fn))
+            self.add_command(typer.main.get_command(sub), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, cls=_LazyGroup,
                   help="chiplab: try a model on an AI chip before buying one.")
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
@@ -26,6 +52,7 @@ DEFAULT_CHIPS = ("tpu-v1", "tpu-v4", "systolic-128", "eyeriss", "a100-sxm4-40gb"
 
 
 def _fail(e: BaseException) -> None:
+    """A user error (:class:`ChiplabError`): one line on stderr, exit 2; ``CHIPLAB_DEBUG=1`` re-raises it."""
     if os.environ.get("CHIPLAB_DEBUG"):
         raise e
     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -53,20 +80,21 @@ def estimate_cmd(
 ) -> None:
     """Per-layer and whole-model latency, energy and utilization of MODEL on CHIP."""
     if compat not in ("default", "scalesim"):
-        _fail(ValueError(f"--compat: expected 'default' or 'scalesim', got {compat!r}"))
+        _fail(ChiplabError(f"--compat: expected 'default' or 'scalesim', got {compat!r}"))
     try:
         est = _estimate(model, chip, batch, precision, seq_len, compat)
         if csv is not None:
-            est.to_dataframe().to_csv(csv, index=False)
-    except (ValueError, KeyError, FileNotFoundError, NotImplementedError, ImportError, TypeError, RuntimeError) as e:
+            _write_csv(est.to_dataframe(), csv)
+    except ChiplabError as e:
         _fail(e)
         return
     if as_json:
         sys.stdout.write(est.to_json() + "\n")
         return
-    from chiplab.report.tables import layer_table
+    from chiplab.report.tables import layer_table, summary_line
 
     out.print(layer_table(est, top=None if show_all else 20))
+    out.print(summary_line(est), highlight=False)
     for n in est.notes:
         out.print(f"[yellow]note:[/] {n}")
 
@@ -88,43 +116,48 @@ def compare_cmd(
     from chiplab.report.tables import compare_rows, compare_table
 
     names = [c.strip() for c in chips.split(",") if c.strip()] if chips else \
-        [c for c in DEFAULT_CHIPS if c in list_presets() or (c == "host" and _host_available())]
+        [c for c in DEFAULT_CHIPS if c in list_presets(with_host=True)]
     try:
-        from chiplab.capture.workloads import load_graph
+        from chiplab.perf.estimate import _load_graph
 
-        graph = load_graph(model, batch=batch, seq_len=seq_len)   # capture once, estimate on every chip
-    except (ValueError, KeyError, FileNotFoundError, ImportError, TypeError, RuntimeError) as e:
+        graph = _load_graph(model, batch=batch, seq_len=seq_len)   # capture once, estimate on every chip
+    except ChiplabError as e:
         _fail(e)
         return
-    ests, skipped = [], []
+    from chiplab.hw.spec import PRECISIONS, CapabilityError
+
+    if precision and precision not in PRECISIONS:
+        _fail(ChiplabError(f"--precision: unknown {precision!r} (known: {', '.join(PRECISIONS)})"))
+    ests, skipped, unsupported = [], [], {}
     with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as prog:
         task = prog.add_task("estimating", total=len(names))
         for name in names:
             prog.update(task, description=f"estimating on {name}")
             try:
                 ests.append(_estimate(graph, name, batch, precision, seq_len, "default"))
-            except (ValueError, KeyError, FileNotFoundError, NotImplementedError, ImportError) as e:
+            except CapabilityError as e:
+                if not precision:
+                    _fail(e)
+                unsupported[name] = f"no {precision}"   # --precision forced: mark this chip, go on
+            except CapacityError as e:
+                unsupported[name] = "does not fit"
+                skipped.append(str(e).splitlines()[0])
+            except ChiplabError as e:
                 if chips:   # the user named this chip: fail loudly
                     _fail(e)
                 skipped.append(f"{name}: {str(e).splitlines()[0]}")
             prog.advance(task)
-    rows = compare_rows(ests)
+    rows = compare_rows(ests, unsupported)
     if csv is not None:
         import pandas as pd
 
-        pd.DataFrame(rows).to_csv(csv, index=False)
+        _write_csv(pd.DataFrame(rows), csv)
     if as_json:
         sys.stdout.write(json.dumps({"workload": model, "batch": batch, "chips": rows, "skipped": skipped}) + "\n")
         return
-    out.print(compare_table(ests))
+    out.print(compare_table(ests, unsupported))
     for s in skipped:
         out.print(f"[yellow]skipped[/] {s}")
-
-
-def _host_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("chiplab.hw.host") is not None
 
 
 @app.command("presets")
@@ -132,40 +165,29 @@ def presets_cmd() -> None:
     """List the chip presets shipped with chiplab."""
     from chiplab.hw import list_presets, load_chip
 
-    for name in list_presets():
+    for name in list_presets(with_host=True):
         try:
             c = load_chip(name)
-            out.print(f"{name:18s} {c.arch.kind:12s} {c.description}", highlight=False)
-        except ValueError as e:
+            desc = f"(detected at load time) {c.description}" if name == "host" else c.description
+            out.print(f"{name:18s} {c.arch.kind:12s} {desc}", highlight=False)
+        except ChiplabError as e:
             out.print(f"{name:18s} [red]invalid:[/] {e}")
 
 
 @app.command("workloads")
 def workloads_cmd() -> None:
     """List the built-in workloads."""
-    try:
-        from chiplab.capture.workloads import list_workloads
-    except ImportError as e:
-        _fail(e)
-        return
+    from chiplab.capture.workloads import list_workloads
+
     for name, desc in list_workloads().items():
         out.print(f"{name:14s} {desc}", highlight=False)
 
 
-def _register_optional() -> None:
-    """Commands whose implementation lives with their subsystem."""
-    for module, names in (("chiplab.emu.cli", (("run", "run_cmd"), ("debug", "debug_cmd"))),
-                          ("chiplab.measure.cli", (("measure", "measure_cmd"), ("calibrate", "calibrate_cmd")))):
-        try:
-            mod = __import__(module, fromlist=["_"])
-        except ImportError:
-            continue
-        for cmd, fn in names:
-            if hasattr(mod, fn):
-                app.command(cmd)(getattr(mod, fn))
-
-
-_register_optional()
+def _write_csv(df, path: Path) -> None:
+    try:
+        df.to_csv(path, index=False)
+    except OSError as e:
+        raise ChiplabError(f"--csv {path}: {e.strerror or e}") from None
 
 
 def main() -> None:

@@ -56,6 +56,7 @@ def test_compare_json_and_csv(tmp_path):
     (["estimate", "resnet18", "--chip", "tpu-v1", "--precision", "fp8"], "no fp8 support"),
     (["estimate", "resnet18", "--compat", "zigzag"], "--compat"),
     (["compare", "resnet18", "--chips", "tpu-v1,nope"], "unknown chip 'nope'"),
+    (["compare", "resnet18", "--chips", "tpu-v1", "--precision", "fp7"], "--precision: unknown 'fp7'"),
 ])
 def test_bad_input_is_one_line_exit_2(args, msg):
     r = runner.invoke(app, args)
@@ -101,3 +102,112 @@ def test_debug_and_emulate_callable_twice_in_one_process():
         assert callable(chiplab.debug) and callable(chiplab.emulate)
         chiplab.emulate(m, "int8", x)
         chiplab.debug(m, "int8", x, fixes=False)
+
+
+# --- errors: a user error is one line, a bug is a traceback
+def test_a_bug_shows_its_traceback(monkeypatch):
+    import chiplab.cli as cli
+
+    def boom(*a, **k):
+        raise RuntimeError("an internal bug")
+
+    monkeypatch.setattr(cli, "_estimate", boom)
+    r = runner.invoke(app, ["estimate", "resnet18", "--chip", "tpu-v1"])
+    assert isinstance(r.exception, RuntimeError) and r.exit_code == 1   # not swallowed into "error: ..." / exit 2
+
+
+def test_chiplab_debug_shows_the_traceback_of_a_user_error(monkeypatch):
+    from chiplab.hw import ChipFileError
+
+    monkeypatch.setenv("CHIPLAB_DEBUG", "1")
+    r = runner.invoke(app, ["estimate", "resnet18", "--chip", "nope"])
+    assert isinstance(r.exception, ChipFileError)
+    monkeypatch.delenv("CHIPLAB_DEBUG")
+    r = runner.invoke(app, ["estimate", "resnet18", "--chip", "nope"])
+    assert r.exit_code == 2 and r.exception.__class__ is SystemExit
+
+
+def test_subsystem_commands_are_listed_and_an_import_failure_is_not_hidden(monkeypatch):
+    import chiplab.cli as cli
+
+    r = runner.invoke(app, ["--help"])
+    for cmd in ("run", "debug", "measure", "calibrate"):
+        assert f" {cmd} " in r.stdout
+    monkeypatch.setitem(cli.LAZY_COMMANDS, "measure", ("chiplab.no_such_module", "measure_cmd"))
+    r = runner.invoke(app, ["measure", "--help"])
+    assert isinstance(r.exception, ModuleNotFoundError)          # before: the command silently vanished
+
+
+# --- what the tables say
+def test_estimate_says_per_batch_and_per_inference():
+    r = runner.invoke(app, ["estimate", "resnet18", "--chip", "tpu-v1", "--batch", "2"])
+    assert r.exit_code == 0, r.output
+    assert "TOTAL (one batch of 2)" in r.stdout
+    line = next(l for l in r.stdout.splitlines() if "inferences/s" in l)
+    assert "per batch" in line and "power" in line and "per inference" in line
+
+
+def test_compare_forced_precision_marks_the_chip_that_lacks_it(tmp_path):
+    r = runner.invoke(app, ["compare", "resnet18", "--chips", "tpu-v1,eyeriss", "--precision", "int8", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {c["chip"]: c for c in json.loads(r.stdout)["chips"]}
+    assert rows["tpu-v1"]["latency_s"] > 0 and rows["eyeriss"] == {"chip": "eyeriss", "unsupported": "no int8"}
+    r = runner.invoke(app, ["compare", "resnet18", "--chips", "tpu-v1,eyeriss", "--precision", "int8"])
+    assert r.exit_code == 0 and "no int8" in r.stdout
+    assert "inf/s/$: inferences per second per US dollar" in " ".join(r.stdout.split())
+
+
+def test_host_is_a_listed_preset():
+    r = runner.invoke(app, ["presets"])
+    assert any(l.startswith("host ") and "detected" in l for l in r.stdout.splitlines())
+    r = runner.invoke(app, ["estimate", "resnet18", "--chip", "nope"])
+    assert "host (this machine, detected)" in r.stderr
+
+
+# --- start-up: commands that need no torch do not import it (fresh interpreter each)
+_NO_TORCH = """
+import sys
+from chiplab.cli import app
+try:
+    app({args!r}, standalone_mode=False)
+except SystemExit:
+    pass
+print("TORCH" if "torch" in sys.modules else "NO-TORCH")
+"""
+
+
+def _imports_torch(args: list[str]) -> bool:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH.format(args=args)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()[-1] == "TORCH"
+
+
+def test_import_presets_and_scalesim_estimate_do_not_import_torch(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", "import sys, chiplab; print('torch' in sys.modules)"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "False", r.stderr
+    assert not _imports_torch(["presets"])
+    topo, cfg = tmp_path / "t.csv", tmp_path / "x.cfg"
+    topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+                    "c1, 16, 16, 3, 3, 8, 8, 1,\n")
+    cfg.write_text("[general]\nrun_name = t\n[architecture_presets]\nArrayHeight: 8\nArrayWidth: 8\nIfmapSramSzkB: 8\n"
+                   "FilterSramSzkB: 8\nOfmapSramSzkB: 8\nBandwidth : 4\nDataflow : os\n[run_presets]\n"
+                   "InterfaceBandwidth: CALC\n")
+    assert not _imports_torch(["estimate", str(topo), "--chip", str(cfg), "--compat", "scalesim", "--json"])
+    assert _imports_torch(["workloads"])            # the check can see torch when it is imported
+
+
+def test_compare_marks_a_chip_the_workload_does_not_fit():
+    r = runner.invoke(app, ["compare", "gpt2-decode", "--chips", "h100-sxm,t4", "--batch", "2048", "--seq-len", "1000",
+                            "--precision", "int8", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    rows = {c["chip"]: c for c in d["chips"]}
+    assert rows["h100-sxm"]["latency_s"] > 0 and rows["t4"]["unsupported"] == "does not fit"
+    assert any(s.startswith("t4: gpt2-decode at batch 2048 x 1000 tokens") for s in d["skipped"])

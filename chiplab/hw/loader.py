@@ -123,8 +123,9 @@ def load_chip_file(path: str | Path) -> ChipSpec:
     return parse_chip(data, origin=str(p))
 
 
-def list_presets() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+def list_presets(*, with_host: bool = False) -> list[str]:
+    """Preset names (the shipped YAML files); ``with_host`` adds ``host``, this machine, detected at load time."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) + (["host"] if with_host else [])
 
 
 def load_chip(name_or_path: "str | Path | ChipSpec") -> ChipSpec:
@@ -141,4 +142,4 @@ def load_chip(name_or_path: "str | Path | ChipSpec") -> ChipSpec:
         return load_chip_file(preset)
     if Path(s).suffix in (".yaml", ".yml", ".cfg") or Path(s).exists():
         return load_chip_file(s)
-    raise ChipFileError(f"unknown chip {s!r}: not a preset ({', '.join(list_presets())}) nor a chip file")
+    raise ChipFileError(f"unknown chip {s!r}: not a preset ({', '.join(list_presets())}, host (this machine, detected)) nor a chip file")

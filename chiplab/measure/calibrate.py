@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chiplab.errors import ChiplabError
 from chiplab.hw.spec import ChipSpec
 from chiplab.ir import ConvShape, GemmShape, Graph, Node, OpKind, Role, TensorSpec
 
@@ -64,7 +65,7 @@ def graph_for_row(row) -> Graph:
 
         seq = int(row.get("seq_len", 0) or 0) or None
         return load_graph(row["name"], batch=int(row["batch"]), seq_len=seq)
-    raise ValueError(f"measurement row {row['name']!r}: unknown kind {kind!r}")
+    raise ChiplabError(f"measurement row {row['name']!r}: unknown kind {kind!r}")
 
 
 def with_knobs(chip: ChipSpec, values: dict[str, float]) -> ChipSpec:
@@ -97,14 +98,14 @@ def fit(chip: ChipSpec, df, precision: str = "fp32") -> Fit:
 
     kind = chip.arch.kind
     if kind not in KNOBS:
-        raise ValueError(f"{chip.name}: calibration supports arch kinds {', '.join(KNOBS)}, not {kind!r}")
+        raise ChiplabError(f"{chip.name}: calibration supports arch kinds {', '.join(KNOBS)}, not {kind!r}")
     knobs = KNOBS[kind]
     if kind == "cpu":   # clock and efficiency are one knob to a timer: fit the clock at full efficiency
         chip = with_knobs(chip, {"arch.gemm_efficiency": 1.0})
     graphs = [graph_for_row(r) for _, r in df.iterrows()]
     meas = df["median_s"].to_numpy(dtype=float)
     if len(meas) < len(knobs) or not np.all(meas > 0):
-        raise ValueError(f"calibration needs at least {len(knobs)} rows with positive times")
+        raise ChiplabError(f"calibration needs at least {len(knobs)} rows with positive times")
 
     def current(field: str) -> float:
         obj = chip

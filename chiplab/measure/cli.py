@@ -20,13 +20,12 @@ def measure_cmd(device: str = typer.Option("cpu", "--device", help="cpu or cuda"
     Every row is written as soon as it is measured, so an interrupted run loses nothing:
     run the same command again to measure only what is missing."""
     import datetime as dt
-    import sys
 
     import torch
     from rich.console import Console
-    from rich.progress import Progress
 
-    from chiplab.measure.sweep import provenance, run_sweep, write_csv
+    from chiplab.errors import ChiplabError
+    from chiplab.measure.sweep import output_lock
 
     err = Console(stderr=True)
     if device not in ("cpu", "cuda"):
@@ -35,11 +34,27 @@ def measure_cmd(device: str = typer.Option("cpu", "--device", help="cpu or cuda"
     if device == "cuda" and not torch.cuda.is_available():
         err.print("[bold red]error:[/] --device cuda: no CUDA GPU is available on this machine")
         raise typer.Exit(2)
+    out = out or Path("data/measurements") / f"{device}-{dt.date.today().isoformat()}.csv"
+    try:
+        with output_lock(out):      # one run per output file
+            _measure(device, out, quick, reps, models, threads, resume, err)
+    except ChiplabError as e:
+        err.print(f"[bold red]error:[/] {str(e).splitlines()[0]}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+
+
+def _measure(device: str, out: Path, quick: bool, reps: int, models: bool, threads: int, resume: bool, err) -> None:
+    import sys
+
+    import torch
+    from rich.progress import Progress
+
+    from chiplab.measure.sweep import provenance, run_sweep, write_csv
+
     torch.set_num_threads(threads)
     from chiplab.hw.host import _cache_bytes
 
     cache = _cache_bytes(3) or 32 * 2**20
-    out = out or Path("data/measurements") / f"{device}-{dt.date.today().isoformat()}.csv"
     rows: list = []
     prov = provenance(device, threads, "chiplab measure " + " ".join(sys.argv[2:]))
     if resume and out.exists():
@@ -52,7 +67,9 @@ def measure_cmd(device: str = typer.Option("cpu", "--device", help="cpu or cuda"
             raise typer.Exit(2)
         rows = old.to_dict("records")
         prov = {**old_prov, "resumed": prov["date_utc"]}
-        err.print(f"resuming {out}: {len(rows)} rows already measured")
+        bad = old.attrs.get("invalid_rows", [])
+        err.print(f"resuming {out}: {len(rows)} rows already measured"
+                  + (f"; {len(bad)} incomplete rows measured again ({', '.join(bad)})" if bad else ""), highlight=False)
     done = frozenset(r["name"] for r in rows)
     with Progress(console=err, transient=True) as prog:
         task = prog.add_task("measuring", total=None)
@@ -74,6 +91,7 @@ def calibrate_cmd(csv: Path = typer.Argument(..., help="a CSV written by chiplab
     """Fit the chip class's efficiency knobs to a measurement CSV; write a calibrated chip file."""
     from rich.console import Console
 
+    from chiplab.errors import ChiplabError
     from chiplab.hw import load_chip
     from chiplab.hw.dump import save_chip
     from chiplab.measure.calibrate import calibrated_sources, fit
@@ -87,7 +105,7 @@ def calibrate_cmd(csv: Path = typer.Argument(..., help="a CSV written by chiplab
             base = base.model_copy(update={"arch": base.arch.model_copy(update={"threads": int(prov["threads"])})})
         train = df[df["kind"] != "model"]          # whole models stay held out
         res = fit(base, train)
-    except (ValueError, FileNotFoundError, ImportError) as e:
+    except ChiplabError as e:
         err.print(f"[bold red]error:[/] {str(e).splitlines()[0]}", soft_wrap=True, highlight=False)
         raise typer.Exit(2)
     calibrated = res.chip.model_copy(update={"sources": calibrated_sources(res, csv, prov),

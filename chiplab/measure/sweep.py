@@ -7,8 +7,10 @@ date, command); read it with ``pandas.read_csv(path, comment="#")``.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import platform
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -16,6 +18,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from chiplab.errors import ChiplabError
 from chiplab.measure.timing import rotation_count, time_call
 
 GEMMS_QUICK = [(64, 64, 64), (128, 128, 128), (256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (64, 1024, 1024),
@@ -30,6 +33,7 @@ CONVS = [(1, 3, 224, 64, 7, 2), (1, 64, 56, 64, 1, 1), (1, 64, 56, 64, 3, 1), (1
 # (batch, heads, L, d)
 ATTENTION = [(1, 12, 128, 64), (1, 12, 512, 64), (4, 8, 256, 64)]
 MODELS = [("resnet50", 1, None), ("bert-base", 1, 128)]
+KINDS = ("gemm", "conv", "attention", "model")
 
 
 @dataclass
@@ -85,7 +89,7 @@ def run_sweep(device: str = "cpu", *, quick: bool = True, reps: int = 10, models
     """Yield one measured :class:`Row` per kernel or model; rows named in ``skip`` (already
     measured by an interrupted run) are not measured again."""
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("chiplab measure: --device cuda but no CUDA GPU is available")
+        raise ChiplabError("chiplab measure: --device cuda but no CUDA GPU is available")
     dt_ = torch.float32
     dev = torch.device(device)
     gemms = GEMMS_QUICK if quick else GEMMS_FULL
@@ -146,39 +150,96 @@ def run_sweep(device: str = "cpu", *, quick: bool = True, reps: int = 10, models
 
 
 def write_csv(rows: list, path: Path, prov: dict[str, str]) -> None:
-    """Write (atomically: a temporary file renamed over ``path``) rows given as :class:`Row`
-    or dicts, under ``# key: value`` provenance lines."""
+    """Write (atomically: a temporary file of this process, renamed over ``path``) rows given
+    as :class:`Row` or dicts, under ``# key: value`` provenance lines."""
+    import tempfile
+
     import pandas as pd
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame([r if isinstance(r, dict) else {k: v for k, v in asdict(r).items() if k != "extra"} for r in rows])
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        for k, v in prov.items():
-            f.write(f"# {k}: {v}\n")
-        df.to_csv(f, index=False)
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            for k, v in prov.items():
+                f.write(f"# {k}: {v}\n")
+            df.to_csv(f, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def output_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``fcntl.flock`` on ``.<name>.lock`` beside ``path`` (the CSV itself is
+    replaced by rename, so it cannot carry the lock) for as long as the block runs. A second
+    ``chiplab measure`` on the same file gets a one-line :class:`ChiplabError` instead of
+    measuring every row again beside the first. Without ``fcntl`` (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f".{path.name}.lock")
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            who = f.read().strip() or "another process"
+            raise ChiplabError(f"{path}: {who} is measuring into it (lock {lock.name}); wait for it to finish "
+                               "or use another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"chiplab measure (pid {os.getpid()})")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def read_csv(path: Path):
-    """(rows DataFrame, provenance dict)."""
+    """(rows DataFrame, provenance dict). Rows not written in full (a missing field, a
+    truncated last line, an unknown kind, no positive time) are left out and named in
+    ``df.attrs["invalid_rows"]``, so a resumed run measures them again."""
     import pandas as pd
 
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{p}: no such measurement file")
+        raise ChiplabError(f"{p}: no such measurement file")
     prov = {}
     for line in p.read_text().splitlines():
         if not line.startswith("#"):
             break
         k, _, v = line[1:].partition(":")
         prov[k.strip()] = v.strip()
-    df = pd.read_csv(p, comment="#")
+    text = p.read_text()
+    try:
+        df = pd.read_csv(io.StringIO(text), comment="#")
+    except pd.errors.ParserError as e:
+        raise ChiplabError(f"{p}: not a readable CSV ({str(e).splitlines()[0]})") from None
     missing = {"kind", "name", "median_s"} - set(df.columns)
     if missing:
-        raise ValueError(f"{p}: not a chiplab measurement CSV (missing columns {sorted(missing)})")
-    return df, prov
+        raise ChiplabError(f"{p}: not a chiplab measurement CSV (missing columns {sorted(missing)})")
+    bad = ~_complete(df)
+    if text and not text.endswith("\n") and len(df):   # cut off inside its last line
+        bad.iloc[-1] = True
+    df.attrs["invalid_rows"] = df.loc[bad, "name"].astype(str).tolist()
+    return df.loc[~bad].reset_index(drop=True), prov
+
+
+def _complete(df):
+    """Rows a run wrote in full: every column filled, a known kind, a positive finite time."""
+    import numpy as np
+    import pandas as pd
+
+    t = pd.to_numeric(df["median_s"], errors="coerce")
+    return df.notna().all(axis=1) & df["kind"].isin(KINDS) & np.isfinite(t) & (t > 0)
 
 
 def default_threads() -> int:

@@ -7,6 +7,7 @@ the last-level cache, so a kernel does not find its operands already cached from
 the previous repetition (which would flatter memory-bound ops).
 """
 from __future__ import annotations
+from chiplab.errors import ChiplabError
 
 import statistics
 import time
@@ -41,7 +42,7 @@ def time_call(fn: Callable[..., object], inputs: Sequence[tuple], *, device: str
     """Median time of ``fn(*inputs[i % len(inputs)])`` over ``reps`` calls (fewer if
     ``max_seconds`` runs out, never fewer than 3)."""
     if not inputs:
-        raise ValueError("time_call: need at least one input tuple")
+        raise ChiplabError("time_call: need at least one input tuple")
     with torch.inference_mode():
         for i in range(warmup):
             fn(*inputs[i % len(inputs)])

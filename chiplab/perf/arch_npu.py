@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from chiplab.errors import ChiplabError
 from chiplab.hw.arch.npu import NpuArch
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.spec import ChipSpec
@@ -55,7 +56,7 @@ class NpuModel(SystolicModel):
         if not isinstance(chip.arch, NpuArch):
             raise TypeError(f"{chip.name}: NpuModel needs an npu arch, got {chip.arch.kind!r}")
         if options.compat != "default":
-            raise ValueError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
+            raise ChiplabError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
         self.npu = chip.arch
         super().__init__(as_systolic(chip), options)
         self.npu_chip = chip

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from chiplab.errors import ChiplabError
 from chiplab.hw.arch.rs import RowStationaryArch
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.spec import ChipSpec
@@ -48,7 +49,7 @@ class RowStationaryModel(SystolicModel):
         if not isinstance(chip.arch, RowStationaryArch):
             raise TypeError(f"{chip.name}: RowStationaryModel needs a row_stationary arch, got {chip.arch.kind!r}")
         if options.compat != "default":
-            raise ValueError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
+            raise ChiplabError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
         self.rs = chip.arch
         a = chip.arch
         ws = SystolicArch(kind="systolic", clock=a.clock, rows=a.rows, cols=a.cols, dataflow="ws",

@@ -25,9 +25,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from chiplab.errors import ChiplabError
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import GemmShape, Graph, Node, OpKind, Role
+from chiplab.ir.graph import GemmShape, Graph, GraphError, Node, OpKind, Role
 from chiplab.perf.common import (Actions, add_fused_rows, fusion_plan, host_transfer_layers, hw_block_layer, node_bytes, precision_bytes, price,
                                  tensor_bytes, utilization, vector_layer, view_layer)
 from chiplab.perf.registry import EstimateOptions, register
@@ -48,7 +49,7 @@ class SystolicModel:
             raise TypeError(f"{chip.name}: SystolicModel needs a systolic arch, got {chip.arch.kind!r}")
         self.chip, self.options, self.arch = chip, options, chip.arch
         if options.compat not in ("default", "scalesim"):
-            raise ValueError(f"compat: unknown {options.compat!r} (known: default, scalesim)")
+            raise ChiplabError(f"compat: unknown {options.compat!r} (known: default, scalesim)")
         self.arch.require(options.precision, chip.name)
         self.precision = options.precision
         self.elem = precision_bytes(options.precision)
@@ -56,7 +57,7 @@ class SystolicModel:
         self.compat = options.compat == "scalesim"
         self.dram_bpc = chip.memory.dram_bandwidth / self.clock_hz     # bytes per cycle, may be inf
         if not self.dram_bpc > 0:
-            raise ValueError(f"{chip.name}: memory.dram_bandwidth must be > 0")
+            raise ChiplabError(f"{chip.name}: memory.dram_bandwidth must be > 0")
 
     # --- the PerfModel protocol
     @property
@@ -99,7 +100,7 @@ class SystolicModel:
             return hw_block_layer(node, self.clock_hz)
         if node.op.is_vector:
             return self.vector_layer(node, res)
-        raise ValueError(f"{node.label}: op kind {node.op.value!r} has no systolic cost model")
+        raise ChiplabError(f"{node.label}: op kind {node.op.value!r} has no systolic cost model")
 
     # --- non-matrix ops
     def vector_layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
@@ -148,7 +149,7 @@ class SystolicModel:
             span = dil * (k - 1) + 1
             n = -(-(size + 2 * pad - span + s) // s)
             if n < 1:
-                raise ValueError(f"{node.label}: filter ({span}) larger than the padded input ({size + 2 * pad})")
+                raise GraphError(f"{node.label}: filter ({span}) larger than the padded input ({size + 2 * pad})")
             pq *= n
         return c.N * pq
 
@@ -185,7 +186,7 @@ class SystolicModel:
     def _matrix_layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
         g = node.gemm
         if g is None:
-            raise ValueError(f"{node.label}: matrix node without a GemmShape")
+            raise GraphError(f"{node.label}: matrix node without a GemmShape")
         a = self.arch
         R, C = a.rows, a.cols
         M, N, K, batch = g.M, g.N, g.K, g.batch

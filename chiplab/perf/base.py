@@ -7,8 +7,9 @@ for the host CPU, where the data already is).
 """
 from __future__ import annotations
 
+from chiplab.errors import ChiplabError
 from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import Graph, Node, OpKind
+from chiplab.ir.graph import Graph, GraphError, Node, OpKind
 from chiplab.perf.common import add_fused_rows, fusion_plan, host_transfer_layers, hw_block_layer, vector_layer, view_layer
 from chiplab.perf.registry import EstimateOptions
 from chiplab.perf.result import Bound, LayerEstimate
@@ -24,7 +25,7 @@ class ModelBase:
             raise TypeError(f"{chip.name}: {type(self).__name__} needs a {self.arch_type.__name__}, "
                             f"got arch kind {chip.arch.kind!r}")
         if options.compat != "default":
-            raise ValueError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
+            raise ChiplabError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
         chip.arch.require(options.precision, chip.name)
         self.chip, self.options, self.arch, self.precision = chip, options, chip.arch, options.precision
 
@@ -51,7 +52,7 @@ class ModelBase:
     def layer(self, node: Node) -> LayerEstimate:
         if node.op.is_matrix:
             if node.gemm is None:
-                raise ValueError(f"{node.label}: matrix node without a GemmShape")
+                raise GraphError(f"{node.label}: matrix node without a GemmShape")
             return self.matrix_layer(node)
         if node.op is OpKind.VIEW:
             return view_layer(node)
@@ -59,7 +60,7 @@ class ModelBase:
             return hw_block_layer(node, self.clock_hz)
         if node.op.is_vector:
             return self.vector_layer(node)
-        raise ValueError(f"{node.label}: op kind {node.op.value!r} has no {self.arch.kind} cost model")
+        raise ChiplabError(f"{node.label}: op kind {node.op.value!r} has no {self.arch.kind} cost model")
 
     def matrix_layer(self, node: Node) -> LayerEstimate:  # pragma: no cover - abstract
         raise NotImplementedError

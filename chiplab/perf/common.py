@@ -24,8 +24,9 @@ import math
 from dataclasses import dataclass, fields
 from typing import Iterable
 
+from chiplab.errors import ChiplabError
 from chiplab.hw.spec import ChipSpec
-from chiplab.ir.graph import DTYPE_BYTES, Graph, Node, OpKind, Role, TensorSpec
+from chiplab.ir.graph import DTYPE_BYTES, Graph, GraphError, Node, OpKind, Role, TensorSpec
 from chiplab.perf.result import Bound, LayerEstimate
 
 #: bytes per element of each compute precision
@@ -39,7 +40,7 @@ def precision_bytes(precision: str) -> float:
     try:
         return PRECISION_BYTES[precision]
     except KeyError:
-        raise ValueError(f"precision: unknown {precision!r} (known: {', '.join(PRECISION_BYTES)})") from None
+        raise ChiplabError(f"precision: unknown {precision!r} (known: {', '.join(PRECISION_BYTES)})") from None
 
 
 def tensor_bytes(t: TensorSpec, precision: str) -> float:
@@ -138,7 +139,7 @@ def vector_layer(node: Node, chip: ChipSpec, precision: str, clock_hz: float, *,
     if memory not in (Bound.DRAM, Bound.SRAM):
         raise ValueError(f"vector_layer: memory must be DRAM or SRAM, got {memory}")
     if bandwidth_bytes_per_s <= 0:
-        raise ValueError(f"{node.label}: memory bandwidth must be > 0, got {bandwidth_bytes_per_s}")
+        raise ChiplabError(f"{node.label}: memory bandwidth must be > 0, got {bandwidth_bytes_per_s}")
     read, written = node_bytes(node, precision) if rw_bytes is None else rw_bytes
     t_ops = node.vector_ops / (chip.vector.lanes * chip.vector_clock_hz)
     t_mem = (read + written) / bandwidth_bytes_per_s
@@ -158,10 +159,10 @@ def vector_layer(node: Node, chip: ChipSpec, precision: str, clock_hz: float, *,
 def _cost_field(cost: object, name: str, node: Node) -> float:
     v = cost.get(name) if isinstance(cost, dict) else getattr(cost, name, None)
     if v is None:
-        raise ValueError(f"{node.label}: HW_BLOCK cost has no {name!r} (attrs['cost'] must be an HwCost or its fields)")
+        raise ChiplabError(f"{node.label}: HW_BLOCK cost has no {name!r} (attrs['cost'] must be an HwCost or its fields)")
     v = float(v)
     if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{node.label}: HW_BLOCK cost {name}={v} must be finite and >= 0")
+        raise ChiplabError(f"{node.label}: HW_BLOCK cost {name}={v} must be finite and >= 0")
     return v
 
 
@@ -169,10 +170,10 @@ def hw_block_layer(node: Node, clock_hz: float) -> LayerEstimate:
     """A fixed-function block: its own cycles at its own clock, its own energy."""
     cost = node.attrs.get("cost")
     if cost is None:
-        raise ValueError(f"{node.label}: HW_BLOCK node has no attrs['cost'] (an HwCost)")
+        raise ChiplabError(f"{node.label}: HW_BLOCK node has no attrs['cost'] (an HwCost)")
     cycles, block_hz, energy = (_cost_field(cost, k, node) for k in ("cycles", "clock_hz", "energy_j"))
     if block_hz <= 0:
-        raise ValueError(f"{node.label}: HW_BLOCK cost clock_hz must be > 0")
+        raise ChiplabError(f"{node.label}: HW_BLOCK cost clock_hz must be > 0")
     latency = cycles / block_hz
     br = dict(cost.get("breakdown", {}) if isinstance(cost, dict) else getattr(cost, "breakdown", {}) or {})
     row = _row(node, cycles=latency * clock_hz, clock_hz=clock_hz, bound=Bound.HW_BLOCK, unit="hw_block",
@@ -193,7 +194,7 @@ def graph_outputs(graph: Graph) -> list[TensorSpec]:
     out: list[TensorSpec] = []
     for nm in names:
         if nm not in by_name:
-            raise ValueError(f"graph {graph.name!r}: meta['outputs'] names {nm!r}, which is not a node")
+            raise GraphError(f"graph {graph.name!r}: meta['outputs'] names {nm!r}, which is not a node")
         out.extend(by_name[nm].outputs)
     return out
 
@@ -211,10 +212,12 @@ def _host_row(name: str, nbytes: float, chip: ChipSpec, precision: str, clock_hz
 def host_transfer_layers(graph: Graph, chip: ChipSpec, precision: str,
                          clock_hz: float) -> tuple[list[LayerEstimate], list[LayerEstimate]]:
     """(rows before the graph, rows after it): graph inputs in and outputs out over
-    the host link. Empty when the chip has no host link or nothing crosses it."""
+    the host link. Empty when the chip has no host link or nothing crosses it. Weights
+    and device-resident state (``Role.STATE``, e.g. a decode step's KV cache) stay on
+    the device and do not cross it."""
     if chip.host_link is None:
         return [], []
-    nin = sum(tensor_bytes(t, precision) for t in graph.inputs if t.role is not Role.WEIGHT)
+    nin = sum(tensor_bytes(t, precision) for t in graph.inputs if t.role not in (Role.WEIGHT, Role.STATE))
     nout = sum(tensor_bytes(t, precision) for t in graph_outputs(graph))
     before = [_host_row("host:inputs", nin, chip, precision, clock_hz)] if nin > 0 else []
     after = [_host_row("host:outputs", nout, chip, precision, clock_hz)] if nout > 0 else []

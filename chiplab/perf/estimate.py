@@ -1,11 +1,14 @@
 """The main flow in one function: workload + chip → :class:`Estimate`."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Literal
 
+from chiplab.errors import ChiplabError
 from chiplab.hw import ChipSpec, load_chip
 from chiplab.ir import Graph
+from chiplab.perf.memory import check_capacity, tag_state
 from chiplab.perf.power import apply_tdp_cap
 from chiplab.perf.registry import EstimateOptions, model_for
 from chiplab.perf.result import Estimate
@@ -21,18 +24,21 @@ def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, b
     ``chip``: a preset name, a chip YAML, a SCALE-Sim ``.cfg`` or a :class:`ChipSpec`.
     """
     if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
+        raise ChiplabError(f"batch must be >= 1, got {batch}")
     spec = load_chip(chip)
     prec = precision or spec.native_precision
     spec.arch.require(prec, spec.name)
     graph = workload if isinstance(workload, Graph) else _load_graph(workload, batch=batch, seq_len=seq_len)
+    graph = tag_state(graph)          # a decode step's KV cache lives on the device
+    mem, mem_notes = check_capacity(graph, spec, prec, int(graph.meta.get("batch", batch)))
     opts = EstimateOptions(precision=prec, batch=int(graph.meta.get("batch", batch)), compat=compat,
                            host_transfers=host_transfers)
     model = model_for(spec, opts)
     layers = model.run(graph)
     est = Estimate(chip=spec.name, workload=graph.name, batch=opts.batch, precision=prec, clock_hz=model.clock_hz,
                    peak_macs_per_cycle=model.peak_macs_per_cycle, layers=layers,
-                   static_power_w=spec.energy.static_power, price_usd=spec.power.price, meta={"compat": compat})
+                   static_power_w=spec.energy.static_power, price_usd=spec.power.price, notes=mem_notes,
+                   meta={"compat": compat, "device_memory_bytes": dataclasses.asdict(mem)})
     post = getattr(model, "finalize", None)   # whole-run post-processing a model may need
     if post is not None:
         est = post(est)
@@ -40,6 +46,10 @@ def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, b
 
 
 def _load_graph(workload: "str | Path", *, batch: int, seq_len: int | None) -> Graph:
+    if Path(str(workload)).suffix.lower() == ".csv":   # SCALE-Sim topology: no torch needed
+        from chiplab.capture.scalesim_csv import import_scalesim_csv
+
+        return import_scalesim_csv(str(workload))
     from chiplab.capture.workloads import load_graph
 
     return load_graph(str(workload), batch=batch, seq_len=seq_len)

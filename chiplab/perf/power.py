@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from chiplab.errors import ChiplabError
 from chiplab.perf.result import Bound, Estimate
 
 _CLOCKED = {Bound.COMPUTE, Bound.VECTOR, Bound.SRAM, Bound.LAUNCH, Bound.HW_BLOCK, Bound.NOC}
@@ -45,7 +46,7 @@ def apply_tdp_cap(est: Estimate, tdp_w: float | None) -> Estimate:
     if p_full <= tdp_w:
         return est
     if est.static_power_w >= tdp_w:
-        raise ValueError(f"{est.chip}: static power {est.static_power_w:.1f} W alone exceeds the TDP {tdp_w:.1f} W")
+        raise ChiplabError(f"{est.chip}: static power {est.static_power_w:.1f} W alone exceeds the TDP {tdp_w:.1f} W")
     lo, hi = 1e-4, 1.0
     if _power_at(est, lo, e_chip) > tdp_w:     # memory-bound part alone burns too much: nothing clock can fix
         lo = hi = 1e-4

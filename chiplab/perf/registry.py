@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Literal, Protocol
 
+from chiplab.errors import ChiplabError
 from chiplab.hw.spec import ChipSpec
 from chiplab.ir import Graph
 from chiplab.perf.result import LayerEstimate
@@ -52,7 +53,7 @@ def model_for(chip: ChipSpec, options: EstimateOptions) -> PerfModel:
     _load_builtin_models()
     kind = chip.arch.kind
     if kind not in _MODELS:
-        raise NotImplementedError(f"{chip.name}: no performance model for arch kind {kind!r} (have {', '.join(sorted(_MODELS))})")
+        raise ChiplabError(f"{chip.name}: no performance model for arch kind {kind!r} (have {', '.join(sorted(_MODELS))})")
     return _MODELS[kind](chip, options)
 
 

@@ -28,6 +28,7 @@ dataflow  Sr (rows)    Sc (cols)    T (time)   stationary
 the streamed extent: ``T' = ceil(T / macs_per_pe)``.
 """
 from __future__ import annotations
+from chiplab.errors import ChiplabError
 
 import math
 from dataclasses import dataclass
@@ -61,11 +62,11 @@ class Mapping:
 def map_gemm(M: int, N: int, K: int, rows: int, cols: int, dataflow: str, macs_per_pe: float = 1.0) -> Mapping:
     """Fold a GEMM onto the array for ``dataflow`` (see the module table)."""
     if dataflow not in DATAFLOWS:
-        raise ValueError(f"dataflow: unknown {dataflow!r} (known: {', '.join(DATAFLOWS)})")
+        raise ChiplabError(f"dataflow: unknown {dataflow!r} (known: {', '.join(DATAFLOWS)})")
     if min(M, N, K, rows, cols) < 1:
         raise ValueError(f"map_gemm: M,N,K,rows,cols must be >= 1, got {(M, N, K, rows, cols)}")
     if not macs_per_pe > 0:
-        raise ValueError(f"macs_per_pe must be > 0, got {macs_per_pe}")
+        raise ChiplabError(f"macs_per_pe must be > 0, got {macs_per_pe}")
     Sr, Sc, T = {"os": (M, N, K), "ws": (K, N, M), "is": (K, M, N)}[dataflow]
     T = T if macs_per_pe == 1 else math.ceil(T / macs_per_pe)
     return Mapping(dataflow, rows, cols, Sr, Sc, T, -(-Sr // rows), -(-Sc // cols))

@@ -1,7 +1,7 @@
 """Human-facing tables (rich) and machine-facing rows (dicts for CSV/JSON/pandas)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rich.table import Table
 
@@ -28,16 +28,33 @@ def layer_table(est: Estimate, top: int | None = 20) -> Table:
         t.caption = f"{hidden} faster layers hidden (use --all)"
     tot = est.total()
     t.add_section()
-    t.add_row("TOTAL", "", f"{tot['macs']:,}", f"{tot['cycles']:,.0f}", fmt_si(tot["latency_s"], "s"),
+    t.add_row(f"TOTAL (one batch of {est.batch})", "", f"{tot['macs']:,}", f"{tot['cycles']:,.0f}", fmt_si(tot["latency_s"], "s"),
               fmt_si(tot["energy_j"], "J"), f"{tot['utilization']:.0%}", _bounds(est))
     return t
+
+
+def summary_line(est: Estimate) -> str:
+    """The TOTAL row per inference: throughput, average power, energy per inference."""
+    tot = est.total()
+    return (f"batch {est.batch}: {fmt_si(tot['latency_s'], 's')} and {fmt_si(tot['energy_j'], 'J')} per batch; "
+            f"throughput {tot['throughput_per_s']:,.1f} inferences/s, power {fmt_si(tot['power_w'], 'W')}, "
+            f"energy {fmt_si(tot['energy_per_inference_j'], 'J')} per inference")
+
+
+#: what each unit column of the compare table means
+COMPARE_LEGEND = ("throughput: inferences/s at this batch; energy / inference: joules per sample (dynamic + "
+                  "static); power: average W over the run; inf/s/W: inferences per second per watt "
+                  "(= inferences per joule); inf/s/$: inferences per second per US dollar of chip price "
+                  "(power.price in the chip file; '-' where unknown)")
 
 
 def _bounds(est: Estimate) -> str:
     return ", ".join(f"{k} {v:.0%}" for k, v in list(est.bound_summary().items())[:2])
 
 
-def compare_rows(ests: Sequence[Estimate]) -> list[dict[str, Any]]:
+def compare_rows(ests: Sequence[Estimate], unsupported: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per estimate, then one per chip in ``unsupported`` ({chip: reason}, e.g. "no int8")
+    with the reason under ``unsupported`` and no figures."""
     rows = []
     for e in ests:
         tot = e.total()
@@ -47,18 +64,24 @@ def compare_rows(ests: Sequence[Estimate]) -> list[dict[str, Any]]:
                      "power_w": tot["power_w"], "perf_per_watt": tot["perf_per_watt"],
                      "perf_per_dollar": tot["perf_per_dollar"], "top_bound": next(iter(e.bound_summary()), ""),
                      "notes": "; ".join(e.notes)})
+    for chip, why in (unsupported or {}).items():
+        rows.append({"chip": chip, "unsupported": why})
     return rows
 
 
-def compare_table(ests: Sequence[Estimate]) -> Table:
-    if not ests:
+def compare_table(ests: Sequence[Estimate], unsupported: Mapping[str, str] | None = None) -> Table:
+    if not ests and not unsupported:
         return Table(title="no chips")
-    t = Table(title=f"{ests[0].workload}, batch {ests[0].batch}", title_justify="left")
+    title = f"{ests[0].workload}, batch {ests[0].batch}" if ests else "no chip supports the precision"
+    t = Table(title=title, title_justify="left", caption=COMPARE_LEGEND, caption_justify="left")
     for col, just in (("chip", "left"), ("precision", "left"), ("latency", "right"), ("throughput", "right"),
                       ("utilization", "right"), ("energy / inference", "right"), ("power", "right"),
                       ("inf/s/W", "right"), ("inf/s/$", "right"), ("mostly bound by", "left")):
         t.add_column(col, justify=just)
-    for r in compare_rows(ests):
+    for r in compare_rows(ests, unsupported):
+        if "unsupported" in r:
+            t.add_row(r["chip"], r["unsupported"], *["-"] * 8)
+            continue
         t.add_row(r["chip"], r["precision"], fmt_si(r["latency_s"], "s"), f"{r['throughput_per_s']:,.1f}/s",
                   f"{r['utilization']:.1%}", fmt_si(r["energy_per_inference_j"], "J"), fmt_si(r["power_w"], "W"),
                   f"{r['perf_per_watt']:.3g}", f"{r['perf_per_dollar']:.3g}" if r["perf_per_dollar"] else "-",

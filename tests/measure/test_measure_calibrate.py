@@ -1,10 +1,13 @@
 """Measurement harness, CSV provenance, and calibration recovering known knobs."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from chiplab.cli import app
+from chiplab.errors import ChiplabError
 from chiplab.hw import load_chip
 from chiplab.measure import sweep
 from chiplab.measure.calibrate import fit, graph_for_row, predict, with_knobs
@@ -67,7 +70,7 @@ def test_calibration_recovers_known_knobs_from_synthetic_data(tiny_sweep):
 def test_cuda_path_skips_cleanly_without_gpu():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+    with pytest.raises(ChiplabError, match="no CUDA GPU"):
         next(sweep.run_sweep("cuda"))
     r = runner.invoke(app, ["measure", "--device", "cuda"])
     assert r.exit_code == 2 and "no CUDA GPU" in r.stderr
@@ -116,3 +119,78 @@ def test_interrupted_measure_resumes_without_remeasuring(tiny_sweep, tmp_path, m
     assert len(df) == 7 and calls["n"] == 104 and "resumed" in prov     # only the 4 missing kernels were timed
     r = runner.invoke(app, ["measure", "--quick", "--out", str(out), "--no-models", "--threads", "2"])
     assert r.exit_code == 2 and "--restart" in r.stderr
+
+
+# --- concurrency and resume
+def _fake_sweep(measured):
+    def run(device="cpu", *, quick=True, reps=10, models=True, cache_bytes=0, progress=None, skip=frozenset()):
+        for i in range(3):
+            name = f"gemm_{i}"
+            if name in skip:
+                continue
+            measured.append(name)
+            yield sweep.Row("gemm", name, M=8, N=8, K=8, median_s=1e-3 * (i + 1), p10_s=1e-3, p90_s=2e-3, reps=3,
+                            macs=512)
+    return run
+
+
+def test_truncated_last_row_is_measured_again(monkeypatch, tmp_path):
+    out = tmp_path / "m.csv"
+    measured: list[str] = []
+    monkeypatch.setattr(sweep, "run_sweep", _fake_sweep(measured))
+    assert runner.invoke(app, ["measure", "--out", str(out), "--threads", "1"]).exit_code == 0
+    assert measured == ["gemm_0", "gemm_1", "gemm_2"]
+    text = out.read_text()
+    out.write_text(text[:-12])                  # an interrupted copy / full disk: the last line is cut short
+    df, _ = sweep.read_csv(out)
+    assert list(df["name"]) == ["gemm_0", "gemm_1"] and df.attrs["invalid_rows"] == ["gemm_2"]
+    measured.clear()
+    r = runner.invoke(app, ["measure", "--out", str(out), "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    assert measured == ["gemm_2"] and "1 incomplete rows measured again (gemm_2)" in r.stderr
+    df, _ = sweep.read_csv(out)
+    assert list(df["name"]) == ["gemm_0", "gemm_1", "gemm_2"] and df.attrs["invalid_rows"] == []
+
+
+def test_malformed_row_is_not_counted_as_done(tmp_path):
+    rows = [sweep.Row("gemm", f"g{i}", M=8, N=8, K=8, median_s=1e-3, p10_s=1e-3, p90_s=1e-3, reps=3, macs=512)
+            for i in range(2)]
+    p = tmp_path / "m.csv"
+    sweep.write_csv(rows, p, {"device": "cpu"})
+    p.write_text(p.read_text().replace(",0.001,0.001,0.001,3,512\n", ",,0.001,0.001,3,512\n", 1))   # g0 lost its time
+    df, _ = sweep.read_csv(p)
+    assert list(df["name"]) == ["g1"] and df.attrs["invalid_rows"] == ["g0"]
+
+
+def test_second_measure_on_one_file_refuses_while_the_first_holds_the_lock(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.csv"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom chiplab.measure.sweep import output_lock\n"
+        f"with output_lock({str(out)!r}):\n    print('locked', flush=True)\n    time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        measured: list[str] = []
+        monkeypatch.setattr(sweep, "run_sweep", _fake_sweep(measured))
+        r = runner.invoke(app, ["measure", "--out", str(out)])
+        assert r.exit_code == 2 and measured == []
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1 and f"pid {holder.pid}" in lines[0] and "is measuring into it" in lines[0]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert runner.invoke(app, ["measure", "--out", str(out)]).exit_code == 0     # the lock died with its holder
+    assert measured == ["gemm_0", "gemm_1", "gemm_2"]
+
+
+def test_temporary_files_are_per_process(tmp_path, monkeypatch):
+    seen = []
+    real = sweep.os.replace
+    monkeypatch.setattr(sweep.os, "replace", lambda a, b: (seen.append(Path(a).name), real(a, b)))
+    p = tmp_path / "m.csv"
+    sweep.write_csv([], p, {"device": "cpu"})
+    sweep.write_csv([], p, {"device": "cpu"})
+    assert len(set(seen)) == 2 and not list(tmp_path.glob("*.tmp"))
