@@ -15,16 +15,18 @@ import argparse
 import sys
 import time
 
+import os
 import torch
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-from chiplab.capture.workloads import build_torchvision
-from chiplab.capture.torch_export import capture
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # this checkout's chiplab
+from chiplab.capture.workloads import build_torchvision  # noqa: E402
+from chiplab.capture.torch_export import capture  # noqa: E402
 
 
 def reference_macs(model, inputs) -> int:
-    with FlopCounterMode(display=False) as fc, torch.no_grad():
+    with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as fc, torch.no_grad():
         model(*inputs)
     return fc.get_total_flops() // 2
 

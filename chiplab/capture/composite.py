@@ -71,7 +71,8 @@ def einsum(low: "_Lowering", n: fx.Node, common: dict) -> None:
     ins = low._inputs(n)
     dt = ins[0].dtype if ins else "float32"
     if len(terms) == 1:     # transpose / trace / reduction: a vector op over the input
-        low._emit(n.name, Node(**common, op=OpKind.REDUCE, vector_ops=math.prod(shapes[0]), attrs={"fn": "einsum"}))
+        low._emit(n.name, Node(**{**common, "op": OpKind.REDUCE}, vector_ops=math.prod(shapes[0]),
+                               attrs={"fn": "einsum", "equation": eq}))
         return
     cur, cur_node = terms[0], operands[0]
     for i in range(1, len(terms)):

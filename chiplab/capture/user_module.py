@@ -9,6 +9,7 @@ folder), outside any ``site-packages``, counts as a source of the capture.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -75,7 +76,8 @@ def load(path: Path) -> ModuleType:
     mod = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.parent))
     try:
-        spec.loader.exec_module(mod)
+        with contextlib.redirect_stdout(sys.stderr):     # a print() at import time must not corrupt --json
+            spec.loader.exec_module(mod)
     finally:
         try:
             sys.path.remove(str(path.parent))
