@@ -60,10 +60,24 @@ def _fail(e: BaseException) -> None:
     raise typer.Exit(2)
 
 
-def _estimate(model: str, chip: str, batch: int, precision: Optional[str], seq_len: Optional[int], compat: str):
+def _estimate(model: str, chip: str, batch: int, precision: Optional[str], seq_len: Optional[int], compat: str,
+              **kw):
     from chiplab.perf.estimate import estimate
 
-    return estimate(model, chip, batch=batch, precision=precision, seq_len=seq_len, compat=compat)  # type: ignore[arg-type]
+    return estimate(model, chip, batch=batch, precision=precision, seq_len=seq_len, compat=compat, **kw)  # type: ignore[arg-type]
+
+
+def _shapes(specs: Optional[list[str]]) -> Optional[list[tuple[int, ...]]]:
+    """--input-shape 1x3x224x224 (repeatable) -> [(1, 3, 224, 224)]."""
+    if not specs:
+        return None
+    try:
+        shapes = [tuple(int(d) for d in s.lower().split("x")) for s in specs]
+    except ValueError:
+        shapes = []
+    if not shapes or any(not s or min(s) < 1 for s in shapes):
+        _fail(ChiplabError(f"--input-shape: expected sizes like 1x3x224x224, got {' '.join(specs)!r}"))
+    return shapes
 
 
 @app.command("estimate")
@@ -77,12 +91,16 @@ def estimate_cmd(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
     csv: Optional[Path] = typer.Option(None, "--csv", help="also write per-layer rows to this CSV"),
     show_all: bool = typer.Option(False, "--all", help="show every layer, not only the slowest 20"),
+    input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="input shape for a file.py:factory, e.g. 1x3x224x224 (repeat for several inputs)"),
+    allow_unsupported: bool = typer.Option(False, "--allow-unsupported", help="price ops chiplab has no model for as memory-bound (with a note) instead of failing"),
 ) -> None:
     """Per-layer and whole-model latency, energy and utilization of MODEL on CHIP."""
     if compat not in ("default", "scalesim"):
         _fail(ChiplabError(f"--compat: expected 'default' or 'scalesim', got {compat!r}"))
+    shapes = _shapes(input_shape)
     try:
-        est = _estimate(model, chip, batch, precision, seq_len, compat)
+        est = _estimate(model, chip, batch, precision, seq_len, compat, input_shapes=shapes,
+                        allow_unsupported=allow_unsupported)
         if csv is not None:
             _write_csv(est.to_dataframe(), csv)
     except ChiplabError as e:
@@ -108,6 +126,8 @@ def compare_cmd(
     seq_len: Optional[int] = typer.Option(None, "--seq-len"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
     csv: Optional[Path] = typer.Option(None, "--csv", help="write the comparison to this CSV"),
+    input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="input shape for a file.py:factory, e.g. 1x3x224x224 (repeat for several inputs)"),
+    allow_unsupported: bool = typer.Option(False, "--allow-unsupported", help="price ops chiplab has no model for as memory-bound (with a note) instead of failing"),
 ) -> None:
     """Chips side by side on one workload: latency, throughput, utilization, energy per inference."""
     from rich.progress import Progress
@@ -117,10 +137,12 @@ def compare_cmd(
 
     names = [c.strip() for c in chips.split(",") if c.strip()] if chips else \
         [c for c in DEFAULT_CHIPS if c in list_presets(with_host=True)]
+    shapes = _shapes(input_shape)
     try:
         from chiplab.perf.estimate import _load_graph
 
-        graph = _load_graph(model, batch=batch, seq_len=seq_len)   # capture once, estimate on every chip
+        graph = _load_graph(model, batch=batch, seq_len=seq_len, input_shapes=shapes,
+                            allow_unsupported=allow_unsupported)   # capture once, estimate on every chip
     except ChiplabError as e:
         _fail(e)
         return
@@ -153,7 +175,7 @@ def compare_cmd(
 
         _write_csv(pd.DataFrame(rows), csv)
     if as_json:
-        sys.stdout.write(json.dumps({"workload": model, "batch": batch, "chips": rows, "skipped": skipped}) + "\n")
+        sys.stdout.write(json.dumps({"workload": model, "batch": int(graph.meta.get("batch", batch)), "chips": rows, "skipped": skipped}) + "\n")
         return
     out.print(compare_table(ests, unsupported))
     for s in skipped:

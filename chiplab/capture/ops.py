@@ -11,7 +11,9 @@ from chiplab.ir import OpKind
 
 MATRIX = {"conv1d": OpKind.CONV, "conv2d": OpKind.CONV, "convolution": OpKind.CONV, "_convolution": OpKind.CONV,
           "linear": OpKind.GEMM, "addmm": OpKind.GEMM, "mm": OpKind.GEMM, "bmm": OpKind.GEMM, "matmul": OpKind.GEMM,
-          "baddbmm": OpKind.GEMM, "addbmm": OpKind.GEMM}
+          "baddbmm": OpKind.GEMM, "addbmm": OpKind.GEMM, "conv3d": OpKind.CONV, "conv_transpose1d": OpKind.CONV,
+          "conv_transpose2d": OpKind.CONV, "conv_transpose3d": OpKind.CONV, "einsum": OpKind.GEMM,
+          "lstm": OpKind.GEMM, "gru": OpKind.GEMM, "rnn_tanh": OpKind.GEMM, "rnn_relu": OpKind.GEMM}
 
 ATTENTION = {"scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
              "_scaled_dot_product_efficient_attention", "_scaled_dot_product_flash_attention"}
@@ -36,19 +38,26 @@ NORM = {"batch_norm": 2, "_native_batch_norm_legit_no_training": 2, "_native_bat
         "native_batch_norm": 2, "layer_norm": 8, "native_layer_norm": 8, "group_norm": 8, "native_group_norm": 8,
         "rms_norm": 5, "instance_norm": 8, "_fused_rms_norm": 5}
 SOFTMAX = {"softmax": 5, "_softmax": 5, "log_softmax": 6, "_log_softmax": 6, "_safe_softmax": 5}
-POOL = {"max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+POOL = {"max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d", "adaptive_max_pool1d", "max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
         "max_pool1d", "avg_pool1d", "adaptive_avg_pool1d", "_adaptive_avg_pool2d"}
 REDUCE = {"mean": 1, "sum": 1, "amax": 1, "amin": 1, "max": 1, "min": 1, "var": 3, "std": 4, "var_mean": 3,
           "argmax": 1, "argmin": 1, "cumsum": 1, "prod": 1, "norm": 3, "linalg_vector_norm": 3, "any": 1, "all": 1,
           "logsumexp": 5, "topk": 2, "sort": 4}
-EMBEDDING = {"embedding"}
+EMBEDDING = {"embedding", "embedding_bag", "_embedding_bag"}
+# Interpolating upsamples: a lerp a + w*(b - a) is 3 ops; bilinear = 3 lerps, trilinear = 7, a cubic = 4 mul + 3 add
+# per tap row, bicubic = 5 cubics. Nearest-neighbour upsampling only copies (DATA_MOVEMENT below).
+UPSAMPLE = {"upsample_linear1d": 3, "upsample_bilinear2d": 9, "_upsample_bilinear2d_aa": 9,
+            "upsample_trilinear3d": 21, "upsample_bicubic2d": 35, "_upsample_bicubic2d_aa": 35, "grid_sampler_2d": 9,
+            "grid_sampler": 9}
 DATA_MOVEMENT = {"cat", "stack", "clone", "contiguous", "copy", "copy_", "constant_pad_nd", "pad", "repeat",
                  "index_select", "gather", "scatter", "index", "index_put", "index_put_", "roll", "flip",
-                 "repeat_interleave", "pixel_shuffle", "upsample_nearest2d", "upsample_bilinear2d", "_unsafe_index",
+                 "repeat_interleave", "pixel_shuffle", "pixel_unshuffle", "upsample_nearest1d", "upsample_nearest2d",
+                 "upsample_nearest3d", "_upsample_nearest_exact1d", "_upsample_nearest_exact2d",
+                 "_upsample_nearest_exact3d", "_unsafe_index", "channel_shuffle", "native_channel_shuffle",
                  "slice_scatter", "select_scatter", "masked_scatter", "nonzero", "one_hot", "interpolate"}
 VIEW = {"view", "reshape", "_unsafe_view", "flatten", "unflatten", "permute", "transpose", "t", "unsqueeze",
         "squeeze", "expand", "expand_as", "slice", "select", "split", "split_with_sizes", "chunk", "unbind",
-        "narrow", "alias", "detach", "detach_", "getitem", "view_as", "as_strided", "movedim", "dropout",
+        "narrow", "swapaxes", "swapdims", "moveaxis", "alias", "detach", "detach_", "getitem", "view_as", "as_strided", "movedim", "dropout",
         "dropout_", "feature_dropout", "identity", "unfold", "lift_fresh", "numpy_T", "mT", "diagonal", "view_as_real",
         "real", "_reshape_alias", "contiguous_view"}
 # ops with no data at all (shape asserts, symbolic sizes): dropped from the graph
@@ -76,6 +85,8 @@ def classify(name: str) -> tuple[OpKind | None, int]:
         return OpKind.POOL, 1
     if name in REDUCE:
         return OpKind.REDUCE, REDUCE[name]
+    if name in UPSAMPLE:
+        return OpKind.ELEMENTWISE, UPSAMPLE[name]
     if name in EMBEDDING:
         return OpKind.EMBEDDING, 1
     if name in DATA_MOVEMENT:

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from chiplab.errors import ChiplabError
 
+import contextlib
 import dataclasses
+import logging
 import math
 import re
+import sys
+import warnings
 from typing import Any, Sequence
 
 import torch
 from torch import fx, nn
 
+from chiplab.capture import composite
 from chiplab.capture.hwblocks import hw_block_standins
 from chiplab.capture.ops import ATTENTION, CREATION, classify
 from chiplab.ir import ConvShape, GemmShape, Graph, Node, OpKind, Role, TensorSpec
@@ -32,23 +37,77 @@ class UnsupportedOpError(ChiplabError):
     """An op chiplab has no cost model for; the message names the op and the layer."""
 
 
-def capture(model: nn.Module, example_inputs: tuple, *, name: str = "model", batch: int | None = None) -> Graph:
-    """Export ``model`` with ``example_inputs`` and lower it to chiplab's IR."""
+def capture(model: nn.Module, example_inputs: Any, *, name: str = "model", batch: int | None = None,
+            allow_unsupported: bool = False) -> Graph:
+    """Export ``model`` with ``example_inputs`` and lower it to chiplab's IR.
+
+    ``graph.meta["batch"]`` is the leading dim of the first tensor input (the batch the
+    graph really has); ``batch``, if given, must agree with it. ``allow_unsupported``
+    prices ops chiplab has no cost model for as memory-bound (bytes in + out) and
+    lists them in ``graph.meta["notes"]`` instead of raising :class:`UnsupportedOpError`.
+    """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"capture: expected an nn.Module, got {type(model).__name__}")
+        raise CaptureError(f"capture: expected an nn.Module, got {type(model).__name__}")
     if not isinstance(example_inputs, tuple):
-        example_inputs = (example_inputs,)
+        example_inputs = tuple(example_inputs) if isinstance(example_inputs, list) else (example_inputs,)
+    real = _guess_batch(example_inputs)
+    if batch is not None and batch != real:
+        raise CaptureError(f"{name}: batch {batch} was asked but the example inputs have batch {real} "
+                           "(leading dim of the first input)")
     model = model.eval()
-    with hw_block_standins(model, example_inputs) as blocks:
+    notes: list[str] = []
+    with hw_block_standins(model, example_inputs) as blocks, _quiet(), _no_hf_cache(model, notes), \
+            contextlib.redirect_stdout(sys.stderr):
         try:
             ep = torch.export.export(model, example_inputs, strict=False)
         except Exception as e:  # torch raises many types; the user needs one line
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CaptureError(f"{name}: torch.export failed: {type(e).__name__}: {first}") from e
-    lowering = _Lowering(ep, name, blocks)
+            hint = ""
+            if "DynamicCache" in str(e) or "Cache" in type(e).__name__:
+                hint = " (hint: a Hugging Face KV cache: call the model with use_cache=False, or wrap it so " \
+                       "forward returns only the logits)"
+            raise CaptureError(f"{name}: torch.export failed: {type(e).__name__}: {first[:300]}{hint}") from e
+    lowering = _Lowering(ep, name, blocks, allow_unsupported)
     graph = lowering.run()
-    graph.meta.update({"source": "torch.export", "batch": batch if batch is not None else _guess_batch(example_inputs)})
+    notes += lowering.notes
+    graph.meta.update({"source": "torch.export", "batch": real})
+    if notes:
+        graph.meta["notes"] = notes
     return graph.validate()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence torch.export's logging (a failing detection model otherwise prints its whole graph)."""
+    names = ("torch", "torch._dynamo", "torch.export", "torch._export", "torch.fx", "torch._subclasses",
+             "torch.fx.experimental.symbolic_shapes", "torch._functorch", "torch._guards")
+    loggers = [logging.getLogger(n) for n in names]
+    old = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lvl in zip(loggers, old):
+            lg.setLevel(lvl)
+
+
+@contextlib.contextmanager
+def _no_hf_cache(model: nn.Module, notes: list[str]):
+    """A Hugging Face model that would build a ``DynamicCache`` (``config.use_cache``) is
+    captured with ``use_cache=False``: the KV cache is state across calls, not work."""
+    cfgs = [m.config for m in model.modules() if getattr(getattr(m, "config", None), "use_cache", False) is True]
+    for c in cfgs:
+        c.use_cache = False
+    if cfgs:
+        notes.append("Hugging Face model captured with use_cache=False (one forward pass, no KV cache returned)")
+    try:
+        yield
+    finally:
+        for c in cfgs:
+            c.use_cache = True
 
 
 def _guess_batch(inputs: tuple) -> int:
@@ -111,8 +170,10 @@ def _pair(v: Any) -> tuple[int, int]:
 
 
 class _Lowering:
-    def __init__(self, ep: torch.export.ExportedProgram, name: str, blocks: dict[str, Any]) -> None:
-        self.ep, self.name, self.blocks = ep, name, blocks
+    def __init__(self, ep: torch.export.ExportedProgram, name: str, blocks: dict[str, Any],
+                 allow_unsupported: bool = False) -> None:
+        self.ep, self.name, self.blocks, self.allow_unsupported = ep, name, blocks, allow_unsupported
+        self.notes: list[str] = []
         self.weights: set[str] = set()
         self.user_inputs: list[fx.Node] = []
         kinds = {s.arg.name: s.kind for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
@@ -172,9 +233,8 @@ class _Lowering:
             try:
                 kind, cost = classify(opname)
             except KeyError:
-                where = f" in {path}" if path else ""
-                raise UnsupportedOpError(f"{self.name}: unsupported op {str(n.target)!r}{where}"
-                                         f"{f' ({src})' if src else ''}: chiplab has no cost model for it") from None
+                self._unsupported(n, path, src)
+                continue
             if kind is None:
                 continue
             ins, outs = self._inputs(n), self._outputs(n)
@@ -183,7 +243,16 @@ class _Lowering:
                 ins = tuple(dataclasses.replace(o, role=Role.ACTIVATION, producer=src_name) for o in outs)
             common = dict(name=n.name, op=kind, target=str(n.target), module_path=path, source=src, inputs=ins,
                           outputs=outs)
-            if kind is OpKind.CONV:
+            if opname == "einsum":
+                composite.einsum(self, n, common)
+            elif opname in composite.RNN_OPS:
+                composite.rnn(self, n, opname, common)
+            elif kind is OpKind.CONV and (opname in composite.CONV_TRANSPOSED or _val(n.args[0]).dim() == 5 or (
+                    opname in ("convolution", "_convolution") and _arg(n, 6, "transposed"))):
+                transposed = opname in composite.CONV_TRANSPOSED or bool(_arg(n, 6, "transposed"))
+                self._emit(n.name, composite.conv_as_gemm(self, n, opname, {**common, "op": OpKind.GEMM},
+                                                          transposed))
+            elif kind is OpKind.CONV:
                 self._emit(n.name, self._conv(n, opname, common))
             elif kind is OpKind.GEMM:
                 self._emit(n.name, self._gemm(n, opname, common))
@@ -195,6 +264,10 @@ class _Lowering:
                     vec = sum(t.numel for t in ins if t.role is Role.ACTIVATION) * cost
                 elif kind is OpKind.VIEW:
                     vec = 0
+                elif kind is OpKind.EMBEDDING and opname == "embedding_bag":    # gather + reduce every looked-up row
+                    vec = _val(n.args[1]).numel() * int(_val(n.args[0]).shape[-1])
+                    outs = outs[:1]
+                    common["outputs"] = outs
                 elif kind is OpKind.ELEMENTWISE and opname in CREATION:
                     vec = out_elems
                 else:
@@ -203,18 +276,28 @@ class _Lowering:
         inputs = tuple(s for s in (self._spec(x, Role.ACTIVATION) for x in self.user_inputs) if s is not None)
         return Graph(self.name, self.nodes, inputs)
 
+    def _unsupported(self, n: fx.Node, path: str, src: str) -> None:
+        where = f" in {path}" if path else ""
+        at = f" ({src})" if src else ""
+        if not self.allow_unsupported:
+            raise UnsupportedOpError(f"{self.name}: unsupported op {str(n.target)!r}{where}{at}: chiplab has no cost "
+                                     "model for it; --allow-unsupported (allow_unsupported=True) prices it as "
+                                     "memory-bound")
+        ins, outs = self._inputs(n), self._outputs(n)
+        self._emit(n.name, Node(name=n.name, op=OpKind.DATA_MOVEMENT, target=str(n.target), module_path=path,
+                                source=src, inputs=ins, outputs=outs, vector_ops=0,
+                                attrs={"fn": str(n.target), "unsupported": True}))
+        self.notes.append(f"unsupported op {str(n.target)!r}{where}{at} priced as memory-bound (bytes in + out)")
+
     def _pool_window(self, n: fx.Node, opname: str, ins, outs) -> int:
         if opname.startswith("adaptive") or opname == "_adaptive_avg_pool2d":
             i, o = ins[0].shape, outs[0].shape
-            return max(1, math.prod(a // max(b, 1) for a, b in zip(i[-2:], o[-2:])))
+            return max(1, math.prod(a // max(b, 1) for a, b in zip(i[2:], o[2:])))
         k = _arg(n, 1, "kernel_size")
         return max(1, math.prod(k) if isinstance(k, (list, tuple)) else int(k or 1) ** 2)
 
     def _conv(self, n: fx.Node, opname: str, common: dict) -> Node:
         x, w = _val(n.args[0]), _val(n.args[1])
-        if opname in ("convolution", "_convolution") and _arg(n, 6, "transposed"):
-            raise UnsupportedOpError(f"{self.name}: transposed convolution in {common['module_path'] or n.name} "
-                                     "is not supported yet")
         groups = int(_arg(n, 8 if opname in ("convolution", "_convolution") else 6, "groups") or 1)
         stride, padding, dilation = (_arg(n, 3, "stride"), _arg(n, 4, "padding"), _arg(n, 5, "dilation"))
         if x.dim() == 3:       # conv1d: treat as H = 1
