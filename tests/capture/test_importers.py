@@ -84,9 +84,24 @@ def test_scalesim_resnet50_topology():
     ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
      "c, 2, 2, 3, 3, 1, 1, 1,\n", "filter 3x3 is larger than the ifmap 2x2"),
     ("Layer Name, M, N, K,\n", "no layers"),
+    ("Layer Name, M, N, K,\ng, 4, 99999999999999999999, 2,\n", "column 'N': must be <= 2,147,483,647"),
+    ("Layer Name, M, N, K,\ng, 4, " + "9" * 5000 + ", 2,\n", "column 'N': expected an integer, got '99999"),
+    ("", "empty topology file"),
 ])
 def test_scalesim_errors_name_line_and_column(tmp_path, text, msg):
     p = tmp_path / "t.csv"
     p.write_text(text)
-    with pytest.raises(TopologyError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(TopologyError, match=msg.replace("(", r"\(").replace(")", r"\)")) as e:
         import_scalesim_csv(p)
+    assert len(str(e.value)) < 300
+
+
+def test_scalesim_csv_directory_or_fifo_is_refused_before_opening(tmp_path):
+    import os
+
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(TopologyError, match="is a directory"):
+        import_scalesim_csv(tmp_path / "d.csv")      # before: IsADirectoryError traceback
+    os.mkfifo(tmp_path / "f.csv")
+    with pytest.raises(TopologyError, match="not a regular file"):
+        import_scalesim_csv(tmp_path / "f.csv")      # before: blocked forever
