@@ -114,7 +114,7 @@ def compare_cmd(
 
         pd.DataFrame(rows).to_csv(csv, index=False)
     if as_json:
-        sys.stdout.write(json.dumps({"workload": model, "batch": batch, "chips": rows, "skipped": skipped}) + "\n")
+        sys.stdout.write(json.dumps({"workload": model, "batch": batch, "chips": rows, "skipped": skipped}, allow_nan=False) + "\n")
         return
     out.print(compare_table(ests))
     for s in skipped:
