@@ -23,10 +23,10 @@ from chiplab.hw.spec import SCHEMA_VERSION, ChipSpec
 from chiplab.units import short
 
 PRESET_DIR = Path(__file__).parent / "presets"
-MAX_FILE_BYTES = 1 * MiB   # presets are ~2 KiB
+MAX_FILE_BYTES = 1 * MiB   # the largest preset is 3.5 kB
 MAX_ALIASES = 100          # YAML aliases (*name) in one file
 MAX_DEPTH = 20             # nesting of mappings and lists; a chip file needs 4
-MAX_NODES = 20_000         # values after expanding aliases; a preset has ~100
+MAX_NODES = 20_000         # values after expanding aliases; the largest preset has 127
 MAX_MESSAGE = 300          # characters of a one-line error
 
 

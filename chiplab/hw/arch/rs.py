@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bytes
 
