@@ -245,7 +245,18 @@ def _conv_shape(x: tuple, w: tuple, attrs: dict, where: str) -> ConvShape:
         for d, (size, k, st, dl) in enumerate(((H, R, strides[0], dil[0]), (W, S, strides[1], dil[1]))):
             total = max(0, (math.ceil(size / st) - 1) * st + (k - 1) * dl + 1 - size)
             pads[d], pads[d + 2] = total // 2, total - total // 2
-    cs = ConvShape(N=N, C=C, H=H, W=W, K=K, R=R, S=S, stride=tuple(strides), padding=(pads[0], pads[1]),
+    # ConvShape pads symmetrically; ONNX pads are (begin_h, begin_w, end_h, end_w). Take the symmetric
+    # padding that gives the same output size (and so the same MACs) as the ONNX begin + end padding.
+    sym = []
+    for d, (size, k, st, dl) in enumerate(((H, R, strides[0], dil[0]), (W, S, strides[1], dil[1]))):
+        total = pads[d] + pads[d + 2]
+        want = (size + total - dl * (k - 1) - 1) // st + 1
+        q = next((q for q in (total // 2, (total + 1) // 2) if (size + 2 * q - dl * (k - 1) - 1) // st + 1 == want), None)
+        if q is None:
+            raise UnsupportedOpError(f"{where}: pads {pads} cannot be modelled as symmetric padding "
+                                     f"(begin + end = {total} is odd at stride {st})")
+        sym.append(q)
+    cs = ConvShape(N=N, C=C, H=H, W=W, K=K, R=R, S=S, stride=tuple(strides), padding=(sym[0], sym[1]),
                    dilation=tuple(dil), groups=groups)
     if cs.P < 1 or cs.Q < 1:
         raise OnnxImportError(f"{where}: the {R}x{S} filter does not fit the padded {H}x{W} input")

@@ -182,3 +182,12 @@ def test_onnx_symbolic_dimension_is_an_error_naming_the_input():
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
     with pytest.raises(OnnxImportError, match="input 'x' dimension 2 is 'h'.*static shapes"):
         import_onnx(helper.make_model(g), batch=2)
+
+
+def test_onnx_asymmetric_pads_give_the_onnx_output_size():
+    # pads (begin_h, begin_w, end_h, end_w) = (0, 0, 1, 1), stride 2: ONNX's output is 4x4 on an 8x8 input;
+    # before, only the begin pads were read and the output taken as 3x3 (a silently wrong MAC count)
+    (conv,) = import_onnx(_conv_model(pads=[0, 0, 1, 1], strides=[2, 2]), name="m").nodes
+    assert (conv.conv.P, conv.conv.Q) == (4, 4) == tuple(conv.outputs[0].shape[2:])
+    with pytest.raises(UnsupportedOpError, match="cannot be modelled as symmetric padding"):
+        import_onnx(_conv_model(pads=[0, 0, 1, 1]), name="m")     # stride 1: no symmetric equivalent
