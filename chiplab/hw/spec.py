@@ -95,7 +95,7 @@ _TAG = re.compile(r"^\[(C|D|U|A)\]\s+\S")
 
 class ChipSpec(Strict):
     chiplab_chip: Literal[1] = Field(description="chip-file format version")
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     description: str = ""
     native_precision: str
     arch: Arch

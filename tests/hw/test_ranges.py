@@ -54,6 +54,7 @@ def _err(base, path, value) -> str:
     (("arch", "rows"), True, "arch.rows: must be a whole number"),
     (("vector", "lanes"), -4, "vector.lanes: must be a whole number >= 1"),
     (("arch", "clock"), "x" * 10_000, "arch.clock: cannot read"),                 # not echoed whole
+    (("name",), "n" * 10_000, "name: String should have at most 200 characters"),  # names appear in messages
 ])
 def test_out_of_range_quantity_is_refused_naming_the_field(path, value, expected):
     assert expected in _err(BASE, path, value)
