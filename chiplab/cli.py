@@ -175,7 +175,8 @@ def compare_cmd(
 
         _write_csv(pd.DataFrame(rows), csv)
     if as_json:
-        sys.stdout.write(json.dumps({"workload": model, "batch": int(graph.meta.get("batch", batch)), "chips": rows, "skipped": skipped}) + "\n")
+        sys.stdout.write(json.dumps({"workload": model, "batch": int(graph.meta.get("batch", batch)), "chips": rows,
+                                     "skipped": skipped}, allow_nan=False) + "\n")
         return
     out.print(compare_table(ests, unsupported))
     for s in skipped:

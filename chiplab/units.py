@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from chiplab.errors import ChiplabError
 
+import math
 import re
 
 # dimension -> unit symbol -> factor to SI
@@ -52,31 +53,43 @@ class UnitError(ChiplabError):
     """A quantity string that has no number, no unit, or the wrong kind of unit."""
 
 
-def parse_quantity(value: object, dimension: str, field: str = "value") -> float:
+def short(value: object, limit: int = 60) -> str:
+    """``value`` as it may appear in a one-line error: strings as written, anything else as its
+    repr, cut to ``limit`` characters (a pasted megabyte or an expanded YAML alias must not be echoed)."""
+    s = value if isinstance(value, str) else repr(value)
+    s = s.replace("\n", "\\n")
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def parse_quantity(value: object, dimension: str, field: str = "value", finite: bool = True) -> float:
     """Parse ``"1.41 GHz"`` (dimension ``"frequency"``) into ``1.41e9``.
 
     A bare number is refused: units are mandatory so that ``clock: 700`` cannot be
     read as Hz by one person and MHz by another. ``field`` names the spec field in
-    the error message.
+    the error message. With ``finite`` (the default) a number that overflows to
+    infinity (``"1e400 Hz"``) is refused too.
     """
     if dimension not in DIMENSIONS:
         raise KeyError(f"unknown dimension {dimension!r}")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise UnitError(f"{field}: expected a quantity like '1 {_example(dimension)}', got {value!r}")
+        raise UnitError(f"{field}: expected a quantity like '1 {_example(dimension)}', got {short(value)}")
     if isinstance(value, (int, float)):
-        raise UnitError(f"{field}: missing unit in {value!r} (write e.g. '{value} {_example(dimension)}')")
-    m = _NUM.match(value)
+        raise UnitError(f"{field}: missing unit in {value!r} (write e.g. '{value:g} {_example(dimension)}')")
+    m = _NUM.match(value) if len(value) <= 200 else None
     if not m:
-        raise UnitError(f"{field}: cannot read {value!r} as a quantity (expected e.g. '1 {_example(dimension)}')")
+        raise UnitError(f"{field}: cannot read {short(repr(value))} as a quantity (expected e.g. '1 {_example(dimension)}')")
     number, unit = float(m.group(1)), (m.group(2) or "").strip()
     if not unit:
-        raise UnitError(f"{field}: missing unit in {value!r} (write e.g. '{value} {_example(dimension)}')")
+        raise UnitError(f"{field}: missing unit in {short(repr(value))} (write e.g. '{value.strip()} {_example(dimension)}')")
     table = DIMENSIONS[dimension]
     if unit not in table:
         other = [d for d, t in DIMENSIONS.items() if unit in t]
         hint = f" ({unit!r} is a unit of {other[0]})" if other else ""
-        raise UnitError(f"{field}: wrong unit {unit!r} for {dimension}{hint}; use e.g. {_COMMON[dimension]}")
-    return number * table[unit]
+        raise UnitError(f"{field}: wrong unit {short(repr(unit))} for {dimension}{hint}; use e.g. {_COMMON[dimension]}")
+    x = number * table[unit]
+    if finite and not math.isfinite(x):
+        raise UnitError(f"{field}: {value!r} is out of range")
+    return x
 
 
 _COMMON = {"frequency": "MHz, GHz", "time": "ns, us, ms, s", "energy": "fJ, pJ, nJ", "power": "mW, W",

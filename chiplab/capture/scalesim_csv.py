@@ -14,9 +14,11 @@ Batch is 1 and every operand is 1-byte words (int8), as SCALE-Sim assumes.
 from __future__ import annotations
 
 from chiplab.errors import ChiplabError
+from chiplab.units import short
 
 from pathlib import Path
 
+from chiplab.files import MiB, check_input_file, read_text
 from chiplab.ir import ConvShape, GemmShape, Graph, Node, OpKind, Role, TensorSpec
 
 
@@ -27,33 +29,37 @@ class TopologyError(ChiplabError):
 CONV_COLS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter",
              "Strides")
 GEMM_COLS = ("Layer Name", "M", "N", "K")
+MAX_DIM = 2**31 - 1      # a dimension must fit SCALE-Sim's (and most tools') 32-bit integers
+MAX_BYTES = 16 * MiB     # a 1000-layer topology is ~60 kB
 
 
 def _ints(path: Path, line: int, cells: list[str], cols: tuple[str, ...]) -> list[int]:
     out = []
     for col, cell in zip(cols[1:], cells[1:]):
         try:
-            v = int(cell.strip())
+            v = int(cell.strip()) if len(cell) < 40 else None
         except ValueError:
-            raise TopologyError(f"{path.name}:{line}: column {col!r}: expected an integer, got {cell.strip()!r}") from None
+            v = None
+        if v is None:
+            raise TopologyError(f"{path.name}:{line}: column {col!r}: expected an integer, got {short(repr(cell.strip()))}")
         if v < 1:
             raise TopologyError(f"{path.name}:{line}: column {col!r}: must be >= 1, got {v}")
+        if v > MAX_DIM:
+            raise TopologyError(f"{path.name}:{line}: column {col!r}: must be <= {MAX_DIM:,}, got {v:,}")
         out.append(v)
     return out
 
 
 def import_scalesim_csv(path: str | Path) -> Graph:
-    p = Path(path)
-    if not p.exists():
-        raise TopologyError(f"{p}: no such topology file")
-    lines = p.read_text().splitlines()
+    p = check_input_file(path, "topology file", TopologyError, max_bytes=MAX_BYTES)
+    lines = read_text(p, "topology file", TopologyError).splitlines()
     if not lines:
         raise TopologyError(f"{p.name}: empty topology file")
     header = [h.strip().lower() for h in lines[0].split(",") if h.strip()]
     gemm = header[:4] == ["layer name", "m", "n", "k"]
     if not gemm and header[:8] != [c.lower() for c in CONV_COLS]:
         raise TopologyError(f"{p.name}:1: header must start with {', '.join(CONV_COLS)} (conv) or "
-                            f"{', '.join(GEMM_COLS)} (GEMM), got {lines[0].strip()!r}")
+                            f"{', '.join(GEMM_COLS)} (GEMM), got {short(repr(lines[0].strip()))}")
     cols = GEMM_COLS if gemm else CONV_COLS
     nodes: list[Node] = []
     names: set[str] = set()
@@ -68,7 +74,7 @@ def import_scalesim_csv(path: str | Path) -> Graph:
             raise TopologyError(f"{p.name}:{i}: missing column {missing!r} ({len(cells)} of {len(cols)} values)")
         name = cells[0].strip() or f"layer{i - 1}"
         if name in names:
-            raise TopologyError(f"{p.name}:{i}: duplicate layer name {name!r}")
+            raise TopologyError(f"{p.name}:{i}: duplicate layer name {short(repr(name))}")
         names.add(name)
         vals = _ints(p, i, cells[: len(cols)], cols)
         if gemm:
@@ -81,7 +87,7 @@ def import_scalesim_csv(path: str | Path) -> Graph:
             continue
         H, W, R, S, C, F, stride = vals
         if R > H or S > W:
-            raise TopologyError(f"{p.name}:{i}: layer {name!r}: filter {R}x{S} is larger than the ifmap {H}x{W}")
+            raise TopologyError(f"{p.name}:{i}: layer {short(repr(name))}: filter {R}x{S} is larger than the ifmap {H}x{W}")
         depthwise = "DP" in name
         cs = ConvShape(N=1, C=C, H=H, W=W, K=C * F if depthwise else F, R=R, S=S, stride=(stride, stride),
                        groups=C if depthwise else 1)

@@ -19,8 +19,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from chiplab.files import MiB, check_input_file, read_text
+from chiplab.hw.arch.base import MAX_COUNT
 from chiplab.hw.loader import ChipFileError
 from chiplab.hw.spec import ChipSpec
+from chiplab.units import short
 
 CLOCK_HZ = 1e9   # [A] SCALE-Sim counts cycles only
 
@@ -76,49 +79,53 @@ def _get(cp: configparser.ConfigParser, path: Path, section: str, key: str, defa
 
 def _int(cp, path, section, key, default=None) -> int:
     raw = _get(cp, path, section, key, default)
+    return _whole(raw, path, f"[{section}] {key}")
+
+
+def _whole(raw: str, path: Path, where: str, what: str = "an integer") -> int:
     try:
-        v = int(raw)
+        v = int(raw) if len(raw) < 30 else None
     except ValueError:
-        raise ChipFileError(f"{path}: [{section}] {key}: expected an integer, got {raw!r}") from None
+        v = None
+    if v is None:
+        raise ChipFileError(f"{path}: {where}: expected {what}, got {short(repr(raw))}") from None
     if v <= 0:
-        raise ChipFileError(f"{path}: [{section}] {key}: must be > 0, got {v}")
+        raise ChipFileError(f"{path}: {where}: must be > 0, got {v}")
+    if v > MAX_COUNT:
+        raise ChipFileError(f"{path}: {where}: must be <= {MAX_COUNT:,} (a sanity bound), got {v:,}")
     return v
 
 
 def load_scalesim_cfg(path: str | Path) -> ChipSpec:
     """Read a SCALE-Sim ``.cfg`` file into a :class:`ChipSpec` (see the module docstring)."""
-    p = Path(path)
-    cp = configparser.ConfigParser()
+    p = check_input_file(path, "SCALE-Sim config", ChipFileError, max_bytes=MiB)
+    cp = configparser.ConfigParser(interpolation=None)   # '%' is data, not a %(name)s reference
     try:
-        text = p.read_text()
-        cp.read_string(text, source=str(p))
-    except OSError as e:
-        raise ChipFileError(f"{p}: cannot read ({e.strerror})") from None
+        cp.read_string(read_text(p, "SCALE-Sim config", ChipFileError), source=str(p))
     except configparser.Error as e:
-        raise ChipFileError(f"{p}: not a SCALE-Sim config ({str(e).splitlines()[0]})") from None
+        raise ChipFileError(short(f"{p}: not a SCALE-Sim config ({str(e).splitlines()[0]})", 300)) from None
     sec = "architecture_presets"
     rows, cols = _int(cp, p, sec, "ArrayHeight"), _int(cp, p, sec, "ArrayWidth")
     kb = tuple(_int(cp, p, sec, k) for k in ("IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB"))
     df = _get(cp, p, sec, "Dataflow").lower()
     if df not in ("os", "ws", "is"):
-        raise ChipFileError(f"{p}: [{sec}] Dataflow: must be os, ws or is, got {df!r}")
+        raise ChipFileError(f"{p}: [{sec}] Dataflow: must be os, ws or is, got {short(repr(df))}")
     mode = _get(cp, p, "run_presets", "InterfaceBandwidth", "CALC").upper()
     if mode not in ("CALC", "USER"):
-        raise ChipFileError(f"{p}: [run_presets] InterfaceBandwidth: must be CALC or USER, got {mode!r}")
+        raise ChipFileError(f"{p}: [run_presets] InterfaceBandwidth: must be CALC or USER, got {short(repr(mode))}")
     bws = None
     if mode == "USER":
         raw = _get(cp, p, sec, "Bandwidth")
-        try:
-            ofmap_bw = int(raw.split(",")[0])
-        except ValueError:
-            raise ChipFileError(f"{p}: [{sec}] Bandwidth: expected an integer (words/cycle), got {raw!r}") from None
-        if ofmap_bw <= 0:
-            raise ChipFileError(f"{p}: [{sec}] Bandwidth: must be > 0, got {ofmap_bw}")
+        ofmap_bw = _whole(raw.split(",")[0].strip(), p, f"[{sec}] Bandwidth", "an integer (words/cycle)")
         bws = (_int(cp, p, "layout", "IfmapSRAMBankBandwidth", str(ofmap_bw)),
                _int(cp, p, "layout", "FilterSRAMBankBandwidth", str(ofmap_bw)), ofmap_bw)
     name = _get(cp, p, "general", "run_name", p.stem) or p.stem
     try:
         return chip_from_scalesim(name=name, rows=rows, cols=cols, dataflow=df, sram_kb=kb, mode=mode, bandwidths=bws)
     except (ValidationError, ValueError) as e:
-        msg = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
-        raise ChipFileError(f"{p}: {msg}") from None
+        if isinstance(e, ValidationError):
+            err = e.errors()[0]
+            msg = ".".join(str(x) for x in err["loc"] if x != "systolic") + ": " + err["msg"].removeprefix("Value error, ")
+        else:
+            msg = str(e)
+        raise ChipFileError(short(f"{p}: {msg}", 300)) from None

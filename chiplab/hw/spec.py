@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from chiplab.hw.arch.base import PRECISIONS, CapabilityError, Strict
+from chiplab.hw.arch.base import PRECISIONS, CapabilityError, Count, Strict
 from chiplab.hw.arch.cpu import CpuArch
 from chiplab.hw.arch.fpga import FpgaOverlayArch
 from chiplab.hw.arch.gpu import GpuArch
@@ -32,7 +32,8 @@ from chiplab.hw.arch.mesh import MeshArch
 from chiplab.hw.arch.npu import NpuArch
 from chiplab.hw.arch.rs import RowStationaryArch
 from chiplab.hw.arch.systolic import SystolicArch
-from chiplab.hw.quantity import Bandwidth, Bytes, Energy, Frequency, Money, Power, Time
+from chiplab.hw.quantity import Bandwidth, Bytes, Energy, Frequency, Money, PositivePower, Power, Time
+from chiplab.units import fmt_si, short
 
 SCHEMA_VERSION = 1
 
@@ -54,7 +55,7 @@ class HostLink(Strict):
 class VectorUnit(Strict):
     """Unit for non-matrix ops: ``lanes`` element operations per cycle."""
 
-    lanes: int = Field(gt=0)
+    lanes: Count
     clock: Frequency | None = None   # default: the arch clock
 
 
@@ -75,7 +76,7 @@ class EnergyTable(Strict):
     def _mac(cls, v: dict[str, float]) -> dict[str, float]:
         for k in v:
             if k not in PRECISIONS:
-                raise ValueError(f"unknown precision {k!r} (known: {', '.join(PRECISIONS)})")
+                raise ValueError(f"unknown precision {short(repr(k))} (known: {', '.join(PRECISIONS)})")
         return v
 
     def mac_energy(self, precision: str, chip: str = "chip") -> float:
@@ -85,7 +86,7 @@ class EnergyTable(Strict):
 
 
 class PowerSpec(Strict):
-    tdp: Power | None = None
+    tdp: PositivePower | None = None
     price: Money | None = None
 
 
@@ -94,7 +95,7 @@ _TAG = re.compile(r"^\[(C|D|U|A)\]\s+\S")
 
 class ChipSpec(Strict):
     chiplab_chip: Literal[1] = Field(description="chip-file format version")
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     description: str = ""
     native_precision: str
     arch: Arch
@@ -114,6 +115,9 @@ class ChipSpec(Strict):
         for p in self.arch.precisions:
             if p not in self.energy.mac:
                 raise ValueError(f"energy.mac: missing MAC energy for supported precision {p!r}")
+        if self.power.tdp is not None and self.energy.static_power >= self.power.tdp:
+            raise ValueError(f"energy.static_power: {fmt_si(self.energy.static_power, 'W')} is not below "
+                             f"power.tdp {fmt_si(self.power.tdp, 'W')} (no power would be left to compute)")
         self._check_sources()
         return self
 

@@ -66,7 +66,7 @@ def estimate(workload: "str | Path | Graph | Any", chip: "str | Path | ChipSpec"
     post = getattr(model, "finalize", None)   # whole-run post-processing a model may need
     if post is not None:
         est = post(est)
-    return apply_tdp_cap(est, spec.power.tdp)  # the power wall, for every architecture
+    return apply_tdp_cap(est, spec.power.tdp).checked()  # the power wall, then no NaN/inf/negative figure
 
 
 def _load_graph(workload: "str | Path", **kw: Any) -> Graph:

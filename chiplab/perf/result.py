@@ -4,9 +4,17 @@ and an :class:`Estimate` with totals, convertible to pandas and JSON.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
+
+from chiplab.errors import ChiplabError
+
+
+class EstimateError(ChiplabError):
+    """An estimate with a figure that is NaN, infinite or negative: a degenerate input or a bug."""
+
 
 
 class Bound(str, Enum):
@@ -140,4 +148,35 @@ class Estimate:
                 "layers": [l.row() for l in self.layers], "total": self.total()}
 
     def to_json(self, **kw: Any) -> str:
-        return json.dumps(self.to_dict(), default=str, **kw)
+        """Strict JSON (RFC 8259): a NaN or infinity is an error, never the non-standard ``NaN`` token."""
+        return json.dumps(self.to_dict(), default=str, allow_nan=False, **kw)
+
+    # --- output sanity ---
+    _LAYER_FIELDS = ("cycles", "latency_s", "energy_j", "utilization", "dram_bytes", "sram_bytes",
+                     "compute_cycles", "stall_cycles")
+    _TOTAL_FIELDS = ("latency_s", "energy_j", "throughput_per_s", "power_w", "energy_per_inference_j",
+                     "perf_per_watt", "perf_per_dollar", "utilization", "dynamic_energy_j")
+
+    def checked(self) -> "Estimate":
+        """``self`` when every figure is finite and non-negative and the run takes time; otherwise
+        :class:`EstimateError` naming the layer and field (no silently wrong number leaves chiplab)."""
+        where = f"{self.chip} / {self.workload}"
+        for l in self.layers:
+            figures = [(f, getattr(l, f)) for f in self._LAYER_FIELDS]
+            figures += [(f"energy_breakdown.{k}", v) for k, v in l.energy_breakdown.items()]
+            for f, v in figures:
+                if not _sane(v):
+                    raise EstimateError(f"{where}: layer {l.name!r}: {f} is {v} (a degenerate input or a chiplab "
+                                        "bug; set CHIPLAB_DEBUG=1 and report it)")
+        if not self.layers or self.latency_s <= 0:
+            raise EstimateError(f"{where}: the workload takes no time on this chip (no layer does any work): "
+                                "nothing to estimate")
+        for f in self._TOTAL_FIELDS:
+            v = getattr(self, f)
+            if v is not None and not _sane(v):
+                raise EstimateError(f"{where}: total {f} is {v} (a degenerate input or a chiplab bug)")
+        return self
+
+
+def _sane(v: float) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v) and v >= 0

@@ -83,9 +83,110 @@ def test_scalesim_resnet50_topology():
     ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
      "c, 2, 2, 3, 3, 1, 1, 1,\n", "filter 3x3 is larger than the ifmap 2x2"),
     ("Layer Name, M, N, K,\n", "no layers"),
+    ("Layer Name, M, N, K,\ng, 4, 99999999999999999999, 2,\n", "column 'N': must be <= 2,147,483,647"),
+    ("Layer Name, M, N, K,\ng, 4, " + "9" * 5000 + ", 2,\n", "column 'N': expected an integer, got '99999"),
+    ("", "empty topology file"),
 ])
 def test_scalesim_errors_name_line_and_column(tmp_path, text, msg):
     p = tmp_path / "t.csv"
     p.write_text(text)
-    with pytest.raises(TopologyError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(TopologyError, match=msg.replace("(", r"\(").replace(")", r"\)")) as e:
         import_scalesim_csv(p)
+    assert len(str(e.value)) < 300
+
+
+def test_scalesim_csv_directory_or_fifo_is_refused_before_opening(tmp_path):
+    import os
+
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(TopologyError, match="is a directory"):
+        import_scalesim_csv(tmp_path / "d.csv")      # before: IsADirectoryError traceback
+    os.mkfifo(tmp_path / "f.csv")
+    with pytest.raises(TopologyError, match="not a regular file"):
+        import_scalesim_csv(tmp_path / "f.csv")      # before: blocked forever
+
+
+def _conv_model(**conv_attrs):
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], [0.0] * 4 * 27)
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv1", **conv_attrs)], "c",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    return helper.make_model(g)
+
+
+@pytest.mark.parametrize("attrs,msg", [
+    (dict(pads=[1]), "conv1'?: pads must be 4 integers >= 0, got \\[1\\]"),           # was IndexError
+    (dict(group=0), "conv1'?: group=0 does not fit"),                                # was ZeroDivisionError
+    (dict(strides=[0, 0]), "conv1'?: strides must be 2 integers >= 1"),              # was ZeroDivisionError
+    (dict(dilations=[1]), "dilations must be 2 integers"),
+    (dict(group=2), "group=2 does not fit 3 input channels"),
+])
+def test_onnx_conv_with_bad_attributes_is_one_line(attrs, msg):
+    with pytest.raises(OnnxImportError, match=msg):
+        import_onnx(_conv_model(**attrs), name="m")
+
+
+def test_onnx_conv_auto_pad_same_pads_the_input():
+    (conv,) = import_onnx(_conv_model(auto_pad="SAME_UPPER"), name="m").nodes
+    assert (conv.conv.P, conv.conv.Q) == (8, 8) and conv.macs == 4 * 64 * 27
+
+
+def test_onnx_empty_directory_fifo_files(tmp_path):
+    import os
+
+    (tmp_path / "e.onnx").write_bytes(b"")
+    with pytest.raises(OnnxImportError, match="empty ONNX file"):      # before: latency 0, infinite throughput
+        import_onnx(tmp_path / "e.onnx")
+    (tmp_path / "d.onnx").mkdir()
+    with pytest.raises(OnnxImportError, match="is a directory"):
+        import_onnx(tmp_path / "d.onnx")
+    os.mkfifo(tmp_path / "f.onnx")
+    with pytest.raises(OnnxImportError, match="not a regular file"):
+        import_onnx(tmp_path / "f.onnx")
+    with pytest.raises(OnnxImportError, match="no operators"):
+        import_onnx(helper.make_model(helper.make_graph([], "empty", [], [])))
+
+
+def _matmul_model(a_shape, b_shape, nodes=None):
+    g = helper.make_graph(nodes or [helper.make_node("MatMul", ["a", "b"], ["y"], name="mm")], "mm",
+                          [helper.make_tensor_value_info("a", TensorProto.FLOAT, a_shape),
+                           helper.make_tensor_value_info("b", TensorProto.FLOAT, b_shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(g)
+
+
+def test_onnx_matmul_inner_dimensions_must_agree():
+    with pytest.raises(OnnxImportError, match="MatMul 'mm': inner dimensions differ"):
+        import_onnx(_matmul_model([4, 5], [6, 7]))                        # before: K=5 taken silently
+    with pytest.raises(OnnxImportError, match="batch dimensions do not broadcast"):
+        import_onnx(_matmul_model([2, 4, 5], [3, 5, 7]))
+    assert import_onnx(_matmul_model([2, 4, 5], [1, 5, 7])).macs == 2 * 4 * 5 * 7
+
+
+def test_onnx_cyclic_graph_is_an_error():
+    nodes = [helper.make_node("Add", ["a", "z"], ["y"], name="n1"), helper.make_node("Relu", ["y"], ["z"], name="n2")]
+    with pytest.raises(OnnxImportError, match="has a cycle"):
+        import_onnx(_matmul_model([4, 4], [4, 4], nodes))
+    # an acyclic graph listed out of order is taken in dependency order
+    nodes = [helper.make_node("Relu", ["y"], ["z"], name="n2"), helper.make_node("Add", ["a", "b"], ["y"], name="n1")]
+    g = import_onnx(_matmul_model([4, 4], [4, 4], nodes))
+    assert [n.name for n in g.nodes] == ["n1", "n2"] and g.nodes[1].inputs[0].producer == "n1"
+
+
+def test_onnx_symbolic_dimension_is_an_error_naming_the_input():
+    # before: the symbolic height became 1, a silently wrong MAC count
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], [0.0] * 4 * 27)
+    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv1")], "c",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 3, "h", 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    with pytest.raises(OnnxImportError, match="input 'x' dimension 2 is 'h'.*static shapes"):
+        import_onnx(helper.make_model(g), batch=2)
+
+
+def test_onnx_asymmetric_pads_give_the_onnx_output_size():
+    # pads (begin_h, begin_w, end_h, end_w) = (0, 0, 1, 1), stride 2: ONNX's output is 4x4 on an 8x8 input;
+    # before, only the begin pads were read and the output taken as 3x3 (a silently wrong MAC count)
+    (conv,) = import_onnx(_conv_model(pads=[0, 0, 1, 1], strides=[2, 2]), name="m").nodes
+    assert (conv.conv.P, conv.conv.Q) == (4, 4) == tuple(conv.outputs[0].shape[2:])
+    with pytest.raises(UnsupportedOpError, match="cannot be modelled as symmetric padding"):
+        import_onnx(_conv_model(pads=[0, 0, 1, 1]), name="m")     # stride 1: no symmetric equivalent

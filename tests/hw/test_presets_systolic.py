@@ -79,11 +79,32 @@ def test_cfg_user_bandwidths(tmp_path):
     (BASE.format(df="ws", mode="USER").replace("Bandwidth : 4", "Bandwidth : lots"), "Bandwidth: expected an integer"),
     ("no sections here", "not a SCALE-Sim config"),
     ("[general]\nrun_name = t\n", "architecture_presets"),
+    # found by fuzzing: each was a traceback or an absurd chip before
+    (BASE.format(df="ws", mode="CALC").replace("run_name = t", "run_name = %(x)s"), None),   # InterpolationMissingOptionError
+    (BASE.format(df="ws", mode="CALC").replace("ArrayHeight: 16", "ArrayHeight: 99999999999"), "ArrayHeight: must be <= 10,000,000"),
+    (BASE.format(df="ws", mode="USER").replace("Bandwidth : 4", "Bandwidth : 9999999"), "memory.dram_bandwidth: must be < 1 PB/s"),
+    (BASE.format(df="ws", mode="USER").replace("Bandwidth : 4", "Bandwidth : -4"), "Bandwidth: must be > 0"),
 ])
 def test_cfg_errors_are_one_line(tmp_path, text, msg):
+    if msg is None:      # '%' is data: the name is taken as written
+        assert load_chip(_cfg(tmp_path, text)).name == "%(x)s"
+        return
     with pytest.raises(ChipFileError, match=msg) as e:
         load_chip(_cfg(tmp_path, text))
     assert "\n" not in str(e.value)
+
+
+def test_cfg_that_is_a_directory_fifo_or_empty(tmp_path):
+    import os
+
+    (tmp_path / "d.cfg").mkdir()
+    with pytest.raises(ChipFileError, match="is a directory"):
+        load_chip(tmp_path / "d.cfg")
+    os.mkfifo(tmp_path / "f.cfg")        # before: blocked forever in read_text()
+    with pytest.raises(ChipFileError, match="not a regular file"):
+        load_chip(tmp_path / "f.cfg")
+    with pytest.raises(ChipFileError, match="empty SCALE-Sim config"):
+        load_chip(_cfg(tmp_path, ""))
 
 
 def test_malformed_preset_yaml(tmp_path):

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, Rates
+from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 
 
@@ -16,8 +16,8 @@ class CpuArch(ArchBase):
     ``chiplab calibrate`` fits to measurements of the machine."""
 
     kind: Literal["cpu"] = "cpu"
-    cores: int = Field(gt=0)
-    threads: int | None = Field(default=None, gt=0)
+    cores: Count
+    threads: Count | None = None
     simd_macs_per_core: Rates
     l1d_per_core: Bytes
     l2_per_core: Bytes

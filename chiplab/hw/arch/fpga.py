@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase
+from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bytes
 
 
@@ -18,11 +18,11 @@ class FpgaOverlayArch(ArchBase):
     the overlay's compiler achieves on a well-shaped layer (a calibration knob)."""
 
     kind: Literal["fpga_overlay"] = "fpga_overlay"
-    engines: int = Field(gt=0)
-    pixel_parallelism: int = Field(gt=0)
-    input_channel_parallelism: int = Field(gt=0)
-    output_channel_parallelism: int = Field(gt=0)
-    macs_per_lane: dict[str, float] = Field(default_factory=lambda: {"int8": 1.0})
+    engines: Count
+    pixel_parallelism: Count
+    input_channel_parallelism: Count
+    output_channel_parallelism: Count
+    macs_per_lane: Rates = Field(default_factory=lambda: {"int8": 1.0})
     on_chip_buffer: Bytes
     compiler_efficiency: float = Field(default=1.0, gt=0, le=1)
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, Rates
+from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 
 
@@ -21,15 +21,15 @@ class GpuArch(ArchBase):
     """
 
     kind: Literal["gpu"] = "gpu"
-    sms: int = Field(gt=0)
+    sms: Count
     tensor_macs_per_sm: Rates
-    cuda_lanes_per_sm: int = Field(gt=0)
+    cuda_lanes_per_sm: Count
     smem_per_sm: Bytes
     l2: Bytes
     l2_bandwidth: Bandwidth
-    tile_m: int = Field(default=128, gt=0)
-    tile_n: int = Field(default=128, gt=0)
-    ctas_per_sm: int = Field(default=1, gt=0)
+    tile_m: Count = 128
+    tile_n: Count = 128
+    ctas_per_sm: Count = 1
     launch_overhead: Time = 4e-6
     tensor_efficiency: float = Field(default=0.85, gt=0, le=1)
     dram_efficiency: float = Field(default=0.85, gt=0, le=1)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, Rates
+from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 
 
@@ -18,8 +18,8 @@ class MeshArch(ArchBase):
     unit's peak a core sustains on its share of a layer (a calibration knob)."""
 
     kind: Literal["mesh"] = "mesh"
-    mesh_rows: int = Field(gt=0)
-    mesh_cols: int = Field(gt=0)
+    mesh_rows: Count
+    mesh_cols: Count
     macs_per_core: Rates
     sram_per_core: Bytes
     noc_link_bandwidth: Bandwidth

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, Rates
+from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bytes, BytesPerCycle
 
 
@@ -19,15 +19,15 @@ class NpuArch(ArchBase):
     (the chip's ``vector`` unit gives their total lanes) run everything else."""
 
     kind: Literal["npu"] = "npu"
-    arrays: int = Field(default=1, gt=0)
-    rows: int = Field(gt=0)
-    cols: int = Field(gt=0)
+    arrays: Count = 1
+    rows: Count
+    cols: Count
     dataflow: Literal["os", "ws", "is"]
     macs_per_pe: Rates
     sram: Bytes
     sram_bandwidth: BytesPerCycle | None = None
     activation_fraction: float = Field(default=0.5, gt=0, lt=1)
-    vector_cores: int = Field(default=1, gt=0)
+    vector_cores: Count = 1
 
 
     @property

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
-from chiplab.hw.arch.base import ArchBase, Rates
+from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bytes
 
 
@@ -18,12 +16,12 @@ class RowStationaryArch(ArchBase):
     keeps its filter row in a ``filter_spad`` scratchpad."""
 
     kind: Literal["row_stationary"] = "row_stationary"
-    rows: int = Field(gt=0)
-    cols: int = Field(gt=0)
+    rows: Count
+    cols: Count
     macs_per_pe: Rates
     global_buffer: Bytes
     filter_spad: Bytes
-    accumulator_bytes: int = Field(default=2, gt=0)
+    accumulator_bytes: Count = 2
 
     @property
     def precisions(self) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chiplab.hw.arch.base import ArchBase, Rates
+from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bytes, BytesPerCycle
 
 
@@ -18,8 +18,8 @@ class SystolicArch(ArchBase):
     """
 
     kind: Literal["systolic"] = "systolic"
-    rows: int = Field(gt=0)
-    cols: int = Field(gt=0)
+    rows: Count
+    cols: Count
     dataflow: Literal["os", "ws", "is"]
     macs_per_pe: Rates = Field(default_factory=lambda: {"int8": 1.0})
     ifmap_sram: Bytes
@@ -29,7 +29,7 @@ class SystolicArch(ArchBase):
     filter_sram_bandwidth: BytesPerCycle | None = None
     ofmap_sram_bandwidth: BytesPerCycle | None = None
     double_buffered: bool = True
-    accumulator_bytes: int = Field(default=4, gt=0)   # psum width in the ofmap buffer
+    accumulator_bytes: Count = 4   # psum width in the ofmap buffer
     # How a convolution's reduction meets the array rows: "im2col" unrolls C/groups x R x S
     # over the rows (TPU, SCALE-Sim); "channels" unrolls input channels only and steps the
     # R x S filter taps in time, accumulating in place (ZigZag's tpu_like mapping, K x C).
