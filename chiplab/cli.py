@@ -50,6 +50,7 @@ def estimate_cmd(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
     csv: Optional[Path] = typer.Option(None, "--csv", help="also write per-layer rows to this CSV"),
     show_all: bool = typer.Option(False, "--all", help="show every layer, not only the slowest 20"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="also write a roofline PNG (matplotlib) to this file"),
 ) -> None:
     """Per-layer and whole-model latency, energy and utilization of MODEL on CHIP."""
     if compat not in ("default", "scalesim"):
@@ -58,6 +59,10 @@ def estimate_cmd(
         est = _estimate(model, chip, batch, precision, seq_len, compat)
         if csv is not None:
             est.to_dataframe().to_csv(csv, index=False)
+        if plot is not None:
+            from chiplab.report.static import estimate_plot
+
+            estimate_plot(est, chip, plot, f"chiplab estimate {model} --chip {chip} --batch {batch} -p {est.precision}")
     except (ValueError, KeyError, FileNotFoundError, NotImplementedError, ImportError, TypeError, RuntimeError) as e:
         _fail(e)
         return
@@ -155,7 +160,8 @@ def workloads_cmd() -> None:
 def _register_optional() -> None:
     """Commands whose implementation lives with their subsystem."""
     for module, names in (("chiplab.emu.cli", (("run", "run_cmd"), ("debug", "debug_cmd"))),
-                          ("chiplab.measure.cli", (("measure", "measure_cmd"), ("calibrate", "calibrate_cmd")))):
+                          ("chiplab.measure.cli", (("measure", "measure_cmd"), ("calibrate", "calibrate_cmd"))),
+                          ("chiplab.report.cli", (("report", "report_cmd"),))):
         try:
             mod = __import__(module, fromlist=["_"])
         except ImportError:
