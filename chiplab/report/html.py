@@ -6,6 +6,7 @@ passed through :func:`html.escape`; plotly's JSON writer escapes ``<`` inside sc
 from __future__ import annotations
 
 import math
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,11 @@ class _Page:
 
     def fig(self, fig: Any) -> None:
         h = int(fig.layout.height or 420)
-        self.add('<div class="fig">' + pio.to_html(
-            fig, include_plotlyjs=self.n_figs == 0, full_html=False, div_id=f"fig{self.n_figs}", validate=False,
-            default_height=f"{h}px", config={"displaylogo": False, "responsive": True}) + "</div>")
+        s = pio.to_html(fig, include_plotlyjs=self.n_figs == 0, full_html=False, div_id=f"fig{self.n_figs}",
+                        validate=False, default_height=f"{h}px", config={"displaylogo": False, "responsive": True})
+        if self.n_figs:   # drop the wrapper's indentation (not in the first: it carries plotly.js itself)
+            s = re.sub(r" {8,}", " ", s)
+        self.add(f'<div class="fig">{s}</div>')
         self.n_figs += 1
 
 

@@ -65,7 +65,8 @@ def roofline(est: Estimate, dram_bw: float | None, command: str) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=_f32(x), y=_f32([p["flops_s"] for p in pts]), mode="markers", name=f"{b}-bound layers",
             marker=dict(color=col[b], size=8, opacity=0.8,
-                        symbol=["circle" if p["ai"] is not None else "triangle-right" for p in pts]),
+                        symbol=["circle" if p["ai"] is not None else "triangle-right" for p in pts]
+                        if any(p["ai"] is None for p in pts) else "circle"),
             customdata=cd, hovertemplate="<b>%{customdata[0]}</b><br>op: %{customdata[1]}<br>MACs: %{customdata[2]}"
                                           "<br>arithmetic intensity: %{customdata[3]}<br>achieved: %{y:.3s}FLOP/s<extra></extra>"))
     fig.update_xaxes(type="log", title="arithmetic intensity (FLOP per DRAM byte)")
@@ -78,9 +79,11 @@ def roofline(est: Estimate, dram_bw: float | None, command: str) -> go.Figure:
     return fig
 
 
-def _stacked_share(ests: Sequence[Estimate], parts: Sequence[dict[str, float]], unit: str, fmt: str) -> list[go.Bar]:
-    """Horizontal 100 % stacked bars, one row per chip, hover in absolute units."""
-    keys: list[str] = []
+def _stacked_share(ests: Sequence[Estimate], parts: Sequence[dict[str, float]], unit: str, fmt: str,
+                   order: Sequence[str] = ()) -> list[go.Bar]:
+    """Horizontal 100 % stacked bars, one row per chip, hover in absolute units; ``order``: keys first, in that order
+    (so that a component keeps its colour whichever chips are shown)."""
+    keys: list[str] = [k for k in order if any(k in p for p in parts)]
     for p in parts:
         keys += [k for k in p if k not in keys]
     col = _colour(keys)
@@ -125,7 +128,7 @@ def amdahl(ests: Sequence[Estimate], command: str) -> go.Figure:
 def energy(ests: Sequence[Estimate], command: str) -> go.Figure:
     """Energy per inference by component (MACs, SRAM, DRAM, host link, vector unit, static)."""
     fig = go.Figure(_stacked_share(ests, [{k: v * 1e3 for k, v in views.energy_components(e).items()} for e in ests],
-                                   " mJ/inference", "{:.4g}"))
+                                   " mJ/inference", "{:.4g}", order=views.COMPONENT_ORDER))
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title="share of energy per inference (%), hover: mJ per inference", range=[0, 100])
     return _finish(fig, "Energy per inference by component", command, height=140 + 40 * len(ests))
@@ -157,8 +160,8 @@ def timeline(est: Estimate, command: str) -> go.Figure:
     fig = go.Figure()
     for i, u in enumerate(units):
         rows = [s for s in sched if s["unit"] == u]
-        fig.add_trace(go.Bar(   # numeric lanes (compact typed array), named by the tick labels below
-            y=_f32([i] * len(rows)), base=_f32([s["start"] * 1e3 for s in rows]),
+        fig.add_trace(go.Bar(   # numeric lanes as a 1-byte typed array, named by the tick labels below
+            y=np.full(len(rows), i, dtype=np.uint8), base=_f32([s["start"] * 1e3 for s in rows]),
             x=_f32([(s["end"] - s["start"]) * 1e3 for s in rows]), orientation="h", name=escape(u), marker_color=col[u],
             customdata=[[escape(s["name"]), s["op"], s["bound"]] for s in rows],
             hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]}, %{customdata[2]}-bound)<br>"
