@@ -84,13 +84,13 @@ def collect(model: str, chips: Sequence[str], *, batch: int = 1, precision: str 
         task = prog.add_task("estimating", total=len(chips) * (2 if numerics else 1))
         for chip in chips:
             spec = chip if isinstance(chip, ChipSpec) else load_chip(chip)
-            prog.update(task, description=f"estimating on {spec.name}")
+            prog.update(task, description=f"estimating on {spec.name}", refresh=True)
             est = estimate(graph, spec, batch=batch, precision=precision, seq_len=seq_len)
             runs.append(ChipRun(est, spec))
             prog.advance(task)
         if numerics:
             for run in runs:
-                prog.update(task, description=f"numerics on {run.spec.name}")
+                prog.update(task, description=f"numerics on {run.spec.name}", refresh=True)
                 _numerics(run, model, batch, seq_len)
                 prog.advance(task)
     cmd = command or default_command(model, names, batch, precision, seq_len, numerics)

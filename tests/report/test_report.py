@@ -95,18 +95,17 @@ def test_html_report_opens_in_chromium(reports, browser, tmp_path, model):
     # plotly.js inlined exactly once; no network needed
     assert html.count("Plotly.newPlot(") == 2 * len(CHIPS) + 5
     assert len(re.findall(r"<script[^>]*\bsrc=", html)) == 0
-    p = _chromium(tmp_path, page.as_uri(), "--dump-dom")
+    shot = tmp_path / f"{model}.png"
+    p = _chromium(tmp_path, page.as_uri(), "--dump-dom", "--window-size=1400,3000", f"--screenshot={shot}")
     assert p.returncode == 0, p.stderr[-500:]
+    assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000
     assert _console(p.stderr) == [], _console(p.stderr)
     dom = p.stdout
     n_figs = 2 * len(CHIPS) + 5       # roofline + timeline per chip; op, bound, Amdahl, energy, power
     assert dom.count('class="plotly-graph-div') == n_figs
     assert len(re.findall(r'class="[^"]*js-plotly-plot', dom)) == n_figs   # plotly drew into every div
     assert dom.count('class="main-svg"') >= n_figs
-    if model == "resnet50":   # a screenshot; the hostile names escaped in the page and in what the browser built
-        shot = tmp_path / f"{model}.png"
-        p = _chromium(tmp_path, page.as_uri(), "--window-size=1400,3000", f"--screenshot={shot}")
-        assert p.returncode == 0 and shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000
+    if model == "resnet50":   # the hostile names: escaped in the page and in what the browser built
         assert EVIL not in html and EVIL not in dom
         assert html.count(EVIL_ESC) >= 3             # title, heading, table row
         in_json = EVIL_ESC.replace("/", "\\u002f")      # escaped, then JSON-escaped, in the figures' data
@@ -147,6 +146,18 @@ def test_views_add_up(reports):
                 assert p["flops_s"] <= roof.peak_flops * 1.001
                 if p["ai"] is not None:
                     assert p["flops_s"] <= r.dram_bw * p["ai"] * 1.001
+
+
+def test_progress_bar_names_each_chip(graphs):
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    collect("resnet50", ["tpu-v4", "t4"], graph=graphs["resnet50"],
+            console=Console(file=buf, force_terminal=True, width=100))
+    out = buf.getvalue()
+    assert "estimating on tpu-v4" in out and "estimating on t4" in out
 
 
 def test_power_wall_shown(graphs):
