@@ -23,7 +23,8 @@ from chiplab.errors import CapacityError, ChiplabError
 # invoked (or listed by --help), so `chiplab presets` does not pay for torch; an import
 # failure is the user's to see, never a silently missing command.
 LAZY_COMMANDS = {"run": ("chiplab.emu.cli", "run_cmd"), "debug": ("chiplab.emu.cli", "debug_cmd"),
-                 "measure": ("chiplab.measure.cli", "measure_cmd"), "calibrate": ("chiplab.measure.cli", "calibrate_cmd")}
+                 "measure": ("chiplab.measure.cli", "measure_cmd"), "calibrate": ("chiplab.measure.cli", "calibrate_cmd"),
+                 "report": ("chiplab.report.cli", "report_cmd")}
 
 
 class _LazyGroup(TyperGroup):
@@ -93,6 +94,7 @@ def estimate_cmd(
     show_all: bool = typer.Option(False, "--all", help="show every layer, not only the slowest 20"),
     input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="input shape for a file.py:factory, e.g. 1x3x224x224 (repeat for several inputs)"),
     allow_unsupported: bool = typer.Option(False, "--allow-unsupported", help="price ops chiplab has no model for as memory-bound (with a note) instead of failing"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="also write a roofline PNG (matplotlib) to this file"),
 ) -> None:
     """Per-layer and whole-model latency, energy and utilization of MODEL on CHIP."""
     if compat not in ("default", "scalesim"):
@@ -103,6 +105,10 @@ def estimate_cmd(
                         allow_unsupported=allow_unsupported)
         if csv is not None:
             _write_csv(est.to_dataframe(), csv)
+        if plot is not None:
+            from chiplab.report.static import estimate_plot
+
+            estimate_plot(est, chip, plot, f"chiplab estimate {model} --chip {chip} --batch {batch} -p {est.precision}")
     except ChiplabError as e:
         _fail(e)
         return

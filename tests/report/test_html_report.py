@@ -1,0 +1,219 @@
+"""`chiplab report`: the HTML page opened in headless Chromium (no console errors, every plot
+rendered, a screenshot), hostile names escaped, the Markdown report with its PNGs, the CLI,
+and the numbers behind each view checked against the Estimate they come from.
+
+One capture of ResNet-50 and BERT-base per session; Chromium tests skip cleanly where no
+Chromium can start (Debian's `chromium` package; `.ci/run` installs it when it can).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from chiplab.hw import load_chip
+from chiplab.report import views
+from chiplab.report.build import collect
+from chiplab.report.html import render_html
+from chiplab.report.md import write_md
+
+EVIL = "<script>alert(1)</script>"
+EVIL_ESC = "&lt;script&gt;alert(1)&lt;/script&gt;"
+CHIPS = ("tpu-v4", "a100-sxm4-40gb", "xeon-e5-2699v3")
+
+
+def _hostile(data):
+    """Give the model, one chip and one layer a name that would run script if not escaped."""
+    data.model = f"resnet50 {EVIL}"
+    data.runs[0].est.chip = f"tpu-v4 {EVIL}"
+    mat = next(l for l in data.runs[0].est.layers if l.macs > 0 and l.latency_s > 0)
+    mat.name = f"layer1 {EVIL}"
+    return data
+
+
+@pytest.fixture(scope="session")
+def graphs():
+    from chiplab.capture.workloads import load_graph
+
+    return {"resnet50": load_graph("resnet50"), "bert-base": load_graph("bert-base", seq_len=128)}
+
+
+@pytest.fixture(scope="session")
+def reports(graphs):
+    out = {m: collect(m, CHIPS, graph=g, progress=False, seq_len=128 if m == "bert-base" else None)
+           for m, g in graphs.items()}
+    _hostile(out["resnet50"])
+    return out
+
+
+# ---------------------------------------------------------------- headless Chromium
+_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+          "--enable-logging=stderr", "--v=0")
+
+
+def _chromium(tmp, url, *extra, timeout=90):
+    exe = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if exe is None:
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        p = subprocess.run([exe, *_FLAGS, f"--user-data-dir={tmp / 'profile'}", *extra, url], capture_output=True,
+                           text=True, timeout=timeout)
+    except (subprocess.TimeoutExpired, OSError) as e:
+        pytest.skip(f"chromium could not run: {e}")
+    return p
+
+
+def _console(stderr: str) -> list[str]:
+    return [l for l in stderr.splitlines() if ":CONSOLE" in l]
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Chromium that starts and reports console errors, proven on a page that has one."""
+    tmp = tmp_path_factory.mktemp("chromium")
+    page = tmp / "bad.html"
+    page.write_text('<html><body><div id="ok">x</div><script>undefinedFn();</script></body></html>')
+    p = _chromium(tmp, page.as_uri(), "--dump-dom")
+    if p.returncode != 0 or 'id="ok"' not in p.stdout:
+        pytest.skip(f"chromium did not start (rc {p.returncode}): {p.stderr.strip()[-300:]}")
+    assert any("Uncaught ReferenceError" in l for l in _console(p.stderr)), "console errors are not visible on stderr"
+    return tmp
+
+
+@pytest.mark.parametrize("model", ["resnet50", "bert-base"])
+def test_html_report_opens_in_chromium(reports, browser, tmp_path, model):
+    data = reports[model]
+    html = render_html(data)
+    page = tmp_path / f"{model}.html"
+    page.write_text(html, encoding="utf-8")
+    # plotly.js inlined exactly once; no network needed
+    assert html.count("Plotly.newPlot(") == 2 * len(CHIPS) + 5
+    assert len(re.findall(r"<script[^>]*\bsrc=", html)) == 0
+    shot = tmp_path / f"{model}.png"
+    p = _chromium(tmp_path, page.as_uri(), "--dump-dom", "--window-size=1400,3000", f"--screenshot={shot}")
+    assert p.returncode == 0, p.stderr[-500:]
+    assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000
+    assert _console(p.stderr) == [], _console(p.stderr)
+    dom = p.stdout
+    n_figs = 2 * len(CHIPS) + 5       # roofline + timeline per chip; op, bound, Amdahl, energy, power
+    assert dom.count('class="plotly-graph-div') == n_figs
+    assert len(re.findall(r'class="[^"]*js-plotly-plot', dom)) == n_figs   # plotly drew into every div
+    assert dom.count('class="main-svg"') >= n_figs
+    if model == "resnet50":   # the hostile names: escaped in the page and in what the browser built
+        assert EVIL not in html and EVIL not in dom
+        assert html.count(EVIL_ESC) >= 3             # title, heading, table row
+        in_json = EVIL_ESC.replace("/", "\\u002f")      # escaped, then JSON-escaped, in the figures' data
+        assert f"layer1 {in_json}" in html and f"on tpu-v4 {in_json}" in html
+
+
+def test_report_content_without_browser(reports):
+    data = reports["bert-base"]
+    html = render_html(data)
+    for chip in CHIPS:
+        assert f"<td><b>{chip}</b></td>" in html
+    for head in ("Comparison", "Roofline per chip", "Where the time goes", "Energy", "Power vs TDP",
+                 "Timeline (serial schedule)"):
+        assert head in html
+    assert "made by: chiplab report bert-base --chips tpu-v4,a100-sxm4-40gb,xeon-e5-2699v3 --seq-len 128" in html
+    assert 'id="numerics"' not in html
+
+
+# ---------------------------------------------------------------- the numbers behind the views
+def test_views_add_up(reports):
+    for data in reports.values():
+        for r in data.runs:
+            e = r.est
+            comp = views.energy_components(e)
+            assert math.isclose(sum(comp.values()), e.energy_per_inference_j, rel_tol=1e-9)
+            assert math.isclose(comp["static"], e.static_power_w * e.latency_s / e.batch, rel_tol=1e-9)
+            a = views.amdahl(e)
+            assert math.isclose(a.matrix_s + a.other_s, e.latency_s, rel_tol=1e-9)
+            assert math.isclose(a.ceiling, e.latency_s / a.other_s, rel_tol=1e-9)
+            for key in ("op", "bound"):
+                assert math.isclose(sum(views.time_by(e, key).values()), e.latency_s, rel_tol=1e-9)
+            sched = views.serial_schedule(e)
+            assert math.isclose(sched[-1]["end"], e.latency_s, rel_tol=1e-9)
+            assert all(a["end"] == b["start"] for a, b in zip(sched, sched[1:]))   # serial: no gap, no overlap
+            roof = views.roofline(e, r.dram_bw)
+            assert len(roof.points) == sum(1 for l in e.layers if l.macs > 0 and l.latency_s > 0)
+            for p in roof.points:   # nothing above the roof the chip's own numbers allow
+                assert p["flops_s"] <= roof.peak_flops * 1.001
+                if p["ai"] is not None:
+                    assert p["flops_s"] <= r.dram_bw * p["ai"] * 1.001
+
+
+def test_progress_bar_names_each_chip(graphs):
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    collect("resnet50", ["tpu-v4", "t4"], graph=graphs["resnet50"],
+            console=Console(file=buf, force_terminal=True, width=100))
+    out = buf.getvalue()
+    assert "estimating on tpu-v4" in out and "estimating on t4" in out
+
+
+def test_power_wall_shown(graphs):
+    """A chip whose TDP is lowered below its full-clock power: the view reports the clock scale and both powers."""
+    spec = load_chip("tpu-v4")
+    full = collect("resnet50", [spec], graph=graphs["resnet50"], progress=False).runs[0]
+    p_full = views.power_view(full.est, spec.power.tdp).chip_power_w
+    tdp = spec.energy.static_power + 0.5 * (p_full - spec.energy.static_power)   # half the dynamic power fits
+    capped_spec = spec.model_copy(update={"power": spec.power.model_copy(update={"tdp": tdp})})
+    run = collect("resnet50", [capped_spec], graph=graphs["resnet50"], progress=False).runs[0]
+    pv = views.power_view(run.est, run.tdp_w)
+    assert pv.clock_scale < 1 and pv.uncapped_w == pytest.approx(p_full)
+    assert pv.chip_power_w == pytest.approx(tdp, rel=1e-3) and pv.tdp_w == tdp
+    assert pv.notes and "power wall" in pv.notes[0]
+    html = render_html(collect("resnet50", [capped_spec], graph=graphs["resnet50"], progress=False))
+    assert f"clock x{pv.clock_scale:.2f}" in html
+
+
+# ---------------------------------------------------------------- Markdown, CLI, numerics
+def test_markdown_report(reports, tmp_path):
+    data = dataclasses.replace(reports["resnet50"], runs=reports["resnet50"].runs[:2])   # 2 chips: fewer PNGs to draw
+    files = write_md(data, tmp_path / "r.md")
+    md = files[0].read_text()
+    pngs = [f for f in files if f.suffix == ".png"]
+    assert len(pngs) == 2 * 2 + 2
+    for f in pngs:
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({f.name})" in md
+    assert EVIL not in md and EVIL_ESC in md
+    assert md.count("\n| **") == 2
+
+
+def test_cli_report_and_estimate_plot(graphs, tmp_path):
+    from typer.testing import CliRunner
+
+    from chiplab.cli import app
+
+    r = CliRunner().invoke(app, ["report", "resnet50", "--chips", "tpu-v4,t4", "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "r.html").read_text().count("Plotly.newPlot(") == 2 * 2 + 5
+    r = CliRunner().invoke(app, ["estimate", "resnet50", "--chip", "tpu-v1", "--plot", str(tmp_path / "roof.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "roof.png").read_bytes()[:4] == b"\x89PNG"
+    for bad, msg in ((["--chips", "tpu-v4", "--format", "pdf"], "--format"), (["--chips", "no-such-chip"], "no-such-chip")):
+        r = CliRunner().invoke(app, ["report", "resnet50", *bad, "-o", str(tmp_path / "x.html")])
+        assert r.exit_code == 2 and msg in r.output, r.output
+
+
+def test_numerics_section(tmp_path):
+    src = tmp_path / "tiny.py"
+    src.write_text("import torch\nfrom torch import nn\n"
+                   "def make():\n"
+                   "    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10))\n"
+                   "    return m, (torch.randn(1, 3, 8, 8),)\n")
+    data = collect(f"{src}:make", ["tpu-v1"], numerics=True, progress=False)
+    rep = data.runs[0].numerics
+    assert rep is not None, data.runs[0].numerics_error
+    html = render_html(data)
+    assert 'id="numerics"' in html and f"final output SQNR {rep.final['sqnr_db']} dB" in html
+    assert html.count("Plotly.newPlot(") == 2 + 5 + 1
