@@ -141,8 +141,9 @@ def run(space: Space, *, trials: int | None = None, storage: "str | Path | None"
             else:
                 metrics, cons, values = out
                 t.set_user_attr("constraints", cons)
-                if cons and hasattr(t, "set_constraint"):
-                    t.set_constraint(cons)
+                if hasattr(t, "set_constraint"):
+                    for i, v in enumerate(cons):
+                        t.set_constraint(f"c{i}", v)
                 for k in ("power_w", "area_mm2", "price_usd"):
                     t.set_user_attr(k, metrics[k])
                 ft = study.tell(t, values)
