@@ -13,6 +13,8 @@ import typer
 def write_outputs(res, space, out: Path, top: int = 5) -> dict:
     """Pareto plot (PNG), best designs as chip files, a JSON summary."""
     from chiplab.hw.dump import save_chip
+    from chiplab.hw.edit import edit
+    from chiplab.hw.loader import load_chip_file
 
     out.mkdir(parents=True, exist_ok=True)
     pareto = res.pareto()
@@ -20,9 +22,15 @@ def write_outputs(res, space, out: Path, top: int = 5) -> dict:
     for t in pareto[:top]:
         chip = space.chip(t.params, name=f"{space.name}-t{t.number}")
         vals = ", ".join(f"{o}={v:.4g}" for o, v in zip(space.spec.objectives, t.values))
-        chips.append(str(save_chip(chip, out / f"{chip.name}.yaml",
-                                   header=f"chiplab explore {space.origin}: trial {t.number} ({vals}); "
-                                          f"area {t.user_attrs['area_mm2']:.2f} mm2, power {t.user_attrs['power_w']:.2f} W")))
+        header = (f"chiplab explore {space.origin}: trial {t.number} ({vals}); "
+                  f"area {t.user_attrs['area_mm2']:.2f} mm2, power {t.user_attrs['power_w']:.2f} W")
+        path = save_chip(chip, out / f"{chip.name}.yaml", header=header)
+        # the file states every field, defaults included: cite those as the format's defaults
+        missing = load_chip_file(path).uncited()
+        if missing:
+            src = {**chip.sources, **{f: "[A] chiplab's default for this field" for f in missing}}
+            path = save_chip(edit(chip, {"sources": src}, cite=None), path, header=header)
+        chips.append(str(path))
     plot = _plot(res, space, out / f"{space.name}-pareto.png")
     summary = {"space": space.name, "trials": len(res.study.trials), "resumed": res.resumed, "new": res.new,
                "feasible": len(res.feasible()), "pareto": [{"trial": t.number, "params": t.params,

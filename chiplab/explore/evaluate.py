@@ -14,7 +14,7 @@ class Evaluator:
         from chiplab.capture.workloads import load_graph
 
         self.space = space
-        self.graphs = graphs or {w.name: load_graph(w.name, batch=w.batch, seq_len=w.seq_len)
+        self.graphs = graphs or {w.name: load_graph(space.workload_ref(w.name), batch=w.batch, seq_len=w.seq_len)
                                  for w in space.spec.workloads}
         self.memo: dict[tuple, dict[str, float]] = {}
         self.hits = self.misses = 0

@@ -110,8 +110,8 @@ class SpaceSpec(_Strict):
 class Space:
     """A loaded design space: the spec, its base chip, parameter bounds in SI units."""
 
-    def __init__(self, spec: SpaceSpec, base: ChipSpec, origin: str = "space") -> None:
-        self.spec, self.base, self.origin = spec, base, origin
+    def __init__(self, spec: SpaceSpec, base: ChipSpec, origin: str = "space", root: Path | None = None) -> None:
+        self.spec, self.base, self.origin, self.root = spec, base, origin, root
         self.bounds: dict[str, tuple[float, float]] = {}
         for path, p in spec.parameters.items():
             where = f"{origin}: parameters.{path}"
@@ -140,6 +140,12 @@ class Space:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def workload_ref(self, name: str) -> str:
+        """A workload name, or a file path taken relative to the space file."""
+        if self.root is not None and (self.root / name.split(":")[0]).exists():
+            return str(self.root / name)
+        return name
 
     def directions(self) -> list[str]:
         return [OBJECTIVES[o] for o in self.spec.objectives]
@@ -186,7 +192,7 @@ def parse_space(data: Any, origin: str = "space", root: Path | None = None) -> S
         base = load_chip(base_ref)
     except ChipFileError as e:
         raise SpaceFileError(f"{origin}: base: {e}") from None
-    return Space(spec, base, origin)
+    return Space(spec, base, origin, root)
 
 
 def load_space(path: "str | Path") -> Space:
