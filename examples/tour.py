@@ -39,13 +39,10 @@ for chip in ("tpu-v1", "systolic-128", "systolic-32"):
     e = chiplab.estimate(graph, chip)
     print(f"{chip:14s} {e.latency_s * 1e3:8.3f} ms  util {e.utilization:6.1%}  {e.energy_per_inference_j * 1e3:7.2f} mJ")
 
-# 4. your own chip: start from a preset and change the structure through the validated editor
-#    (Python floats are SI units; a bad value is refused with the field named)
-from chiplab.hw.edit import edit
-
+# 4. your own chip: start from a preset and change the structure (Python floats are SI units)
 base = chiplab.load_chip("systolic-128")
 for rows in (32, 64, 128, 256):
-    chip = edit(base, {"arch.rows": rows, "arch.cols": rows}, name=f"sys-{rows}")
+    chip = base.model_copy(update={"name": f"sys-{rows}", "arch": base.arch.model_copy(update={"rows": rows, "cols": rows})})
     e = chiplab.estimate(graph, chip)
     print(f"{rows:4d}x{rows:<4d} array: {e.latency_s * 1e3:8.3f} ms, utilization {e.utilization:6.1%}")
 
