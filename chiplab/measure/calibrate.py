@@ -69,13 +69,11 @@ def graph_for_row(row) -> Graph:
 
 
 def with_knobs(chip: ChipSpec, values: dict[str, float]) -> ChipSpec:
-    """A copy of ``chip`` with dotted fields (``arch.gemm_efficiency``) replaced."""
-    parts: dict[str, dict[str, float]] = {}
-    for dotted, v in values.items():
-        section, name = dotted.split(".", 1)
-        parts.setdefault(section, {})[name] = v
-    update = {s: getattr(chip, s).model_copy(update=u) for s, u in parts.items()}
-    return chip.model_copy(update=update)
+    """A re-validated copy of ``chip`` with dotted fields (``arch.gemm_efficiency``) replaced
+    (see :func:`chiplab.hw.edit.edit`; the sources are rewritten by :func:`calibrated_sources`)."""
+    from chiplab.hw.edit import edit
+
+    return edit(chip, values, cite=None)
 
 
 def predict(chip: ChipSpec, graphs: list[Graph], precision: str = "fp32") -> np.ndarray:
