@@ -283,9 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{c.key} {dominant_bound(c, with_knobs(specs[c.chip], fits[c.kind]['all']))}" for c in cases))
     for s in skipped:
         print(f"skipped: {s}")
+    bounds = {(kind, k.dotted): k for kind in fits for k in fitted_knobs(kind)}
     for kind, f in fits.items():
         for who, vals in f.items():
-            shown = ", ".join(f"{k}={v:.3f}" for k, v in vals.items()) or "no knob fitted (class has none)"
+            shown = ", ".join(f"{k}={v:.3f}" + (" (at its bound)" if at_bound(v, bounds[(kind, k)]) else "")
+                              for k, v in vals.items()) or "no knob fitted (class has none)"
             print(f"fit {kind} {'on all chips' if who == 'all' else 'without ' + who}: {shown}")
     out = summary(cases, held, train)
     print(f"held-out |error|: median {out['median_abs_error_heldout']}%, worst {out['worst_abs_error_heldout']}%; "
