@@ -143,3 +143,17 @@ def pd_isna(v):
 def test_at_bound(bench):
     k = KNOBS[0]
     assert bench.at_bound(1.0, k) and bench.at_bound(0.05, k) and not bench.at_bound(0.7, k)
+
+
+def test_write_fitted_skips_values_at_their_bound(bench, monkeypatch):
+    import chiplab.hw.class_knobs as ck
+
+    cases = [bench.Case(key="r1", chip="t4", kind="gpu", model="resnet50", published=1.0, graph=None, batch=1,
+                        precision="int8", host_transfers=False)]
+    written = []
+    monkeypatch.setattr(ck, "write_knobs", lambda updates, path=None: written.append(updates))
+    fits = {"gpu": {"all": {"arch.tensor_efficiency": 1.0, "arch.dram_efficiency": 0.62}}}
+    bench.write_fitted(fits, cases, {"r1": 1.1})
+    assert len(written) == 1 and set(written[0]) == {("gpu", "dram_efficiency")}
+    value, source = written[0][("gpu", "dram_efficiency")]
+    assert value == 0.62 and source.startswith("[D] fitted by bench/vs_mlperf.py") and "t4" in source
