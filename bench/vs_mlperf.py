@@ -232,8 +232,11 @@ def dominant_bound(case: Case, spec) -> str:
     """The bound holding most of the predicted time, with its share (e.g. "dram 61%")."""
     import chiplab
 
-    b = chiplab.estimate(case.graph, spec, batch=case.batch, precision=case.precision,
-                         host_transfers=case.host_transfers).bound_summary()
+    est = chiplab.estimate(case.graph, spec, batch=case.batch, precision=case.precision,
+                           host_transfers=case.host_transfers)
+    b = est.bound_summary() if hasattr(est, "bound_summary") else {}
+    if not b:
+        return "?"
     top = max(b, key=b.get)
     return f"{top} {100 * b[top]:.0f}%"
 
