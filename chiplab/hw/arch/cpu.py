@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from chiplab.hw.class_knobs import knob_default
 from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 
@@ -23,9 +24,9 @@ class CpuArch(ArchBase):
     l2_per_core: Bytes
     llc: Bytes
     llc_bandwidth: Bandwidth | None = None
-    gemm_efficiency: float = Field(default=0.7, gt=0, le=1)
-    dram_efficiency: float = Field(default=0.7, gt=0, le=1)
-    op_overhead: Time = 2e-6
+    gemm_efficiency: float = Field(default=knob_default("cpu", "gemm_efficiency"), gt=0, le=1)   # hw/class_knobs.yaml
+    dram_efficiency: float = Field(default=knob_default("cpu", "dram_efficiency"), gt=0, le=1)
+    op_overhead: Time = knob_default("cpu", "op_overhead")
 
 
     @property

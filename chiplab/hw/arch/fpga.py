@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from chiplab.hw.class_knobs import knob_default
 from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bytes
 
@@ -24,7 +25,7 @@ class FpgaOverlayArch(ArchBase):
     output_channel_parallelism: Count
     macs_per_lane: Rates = Field(default_factory=lambda: {"int8": 1.0})
     on_chip_buffer: Bytes
-    compiler_efficiency: float = Field(default=1.0, gt=0, le=1)
+    compiler_efficiency: float = Field(default=knob_default("fpga_overlay", "compiler_efficiency"), gt=0, le=1)   # hw/class_knobs.yaml
 
     @property
     def precisions(self) -> tuple[str, ...]:

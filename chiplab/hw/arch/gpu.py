@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from chiplab.hw.class_knobs import knob_default
 from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 
@@ -30,9 +31,9 @@ class GpuArch(ArchBase):
     tile_m: Count = 128
     tile_n: Count = 128
     ctas_per_sm: Count = 1
-    launch_overhead: Time = 4e-6
-    tensor_efficiency: float = Field(default=0.85, gt=0, le=1)
-    dram_efficiency: float = Field(default=0.85, gt=0, le=1)
+    launch_overhead: Time = knob_default("gpu", "launch_overhead")   # class figure, cited in hw/class_knobs.yaml
+    tensor_efficiency: float = Field(default=knob_default("gpu", "tensor_efficiency"), gt=0, le=1)
+    dram_efficiency: float = Field(default=knob_default("gpu", "dram_efficiency"), gt=0, le=1)
 
 
     @property

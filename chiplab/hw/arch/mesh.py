@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from chiplab.hw.class_knobs import knob_default
 from chiplab.hw.arch.base import ArchBase, Count, Rates
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 
@@ -25,7 +26,7 @@ class MeshArch(ArchBase):
     noc_link_bandwidth: Bandwidth
     noc_hop_latency: Time = 0.0
     topology: Literal["mesh", "torus"] = "mesh"
-    core_efficiency: float = Field(default=0.8, gt=0, le=1)
+    core_efficiency: float = Field(default=knob_default("mesh", "core_efficiency"), gt=0, le=1)   # hw/class_knobs.yaml
 
 
     @property
