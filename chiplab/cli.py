@@ -24,7 +24,8 @@ from chiplab.errors import CapacityError, ChiplabError
 # failure is the user's to see, never a silently missing command.
 LAZY_COMMANDS = {"run": ("chiplab.emu.cli", "run_cmd"), "debug": ("chiplab.emu.cli", "debug_cmd"),
                  "measure": ("chiplab.measure.cli", "measure_cmd"), "calibrate": ("chiplab.measure.cli", "calibrate_cmd"),
-                 "report": ("chiplab.report.cli", "report_cmd"), "explore": ("chiplab.explore.cli", "explore_cmd")}
+                 "report": ("chiplab.report.cli", "report_cmd"), "explore": ("chiplab.explore.cli", "explore_cmd"),
+                 "serve": ("chiplab.serve.cli", "serve_cmd")}
 
 
 class _LazyGroup(TyperGroup):

@@ -1,0 +1,133 @@
+"""Per-step cost of serving a decoder-only LLM on a group of chips (tensor x pipeline parallel).
+
+One engine step runs every scheduled sequence through the model once: new prompts (prefill,
+P tokens each) and running sequences (decode, one token each at KV length L). Work per layer
+type, for the whole step, priced per chip with a roofline (max of compute and DRAM time, taken
+per layer type):
+
+* GEMMs (Q/K/V/O projections, MLP or active MoE experts, LM head): MACs = tokens x parameters;
+  weights are read once per step (the batch shares them). Megatron tensor parallelism splits every
+  matrix over ``tp`` chips, so the per-chip MACs are exactly 1/tp of the unsplit MACs.
+* Attention scores: 2 x hidden MACs per query-key pair (QK^T and AV); a prefill of P has
+  P(P+1)/2 pairs (causal), a decode at KV length L has L. KV bytes: decode reads L tokens of KV,
+  every new token writes one; with tp > kv_heads the KV heads are replicated.
+* Communication (Megatron-style): 2 all-reduces of the step's activations per layer (after
+  attention and after the MLP), at the system link's α and per-direction bandwidth; MoE layers
+  replace the MLP all-reduce by two all-to-alls (dispatch, combine) over the tp group (expert
+  parallel = tp). Pipeline stages add one point-to-point of the activations per stage boundary.
+
+Pipeline parallelism here splits the weights and KV (capacity) but does not overlap steps: the
+step time is the sum of the stages' times plus the hand-offs. Activations travel in 16-bit.
+Efficiencies are the chip's ``tensor_efficiency`` / ``dram_efficiency`` where it has them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chiplab.errors import CapacityError, ChiplabError
+from chiplab.hw.spec import ChipSpec
+from chiplab.serve.models import LlmConfig
+from chiplab.system import collectives as coll
+from chiplab.system.spec import SystemSpec
+
+BYTES = {"int4": 0.5, "int8": 1, "fp8": 1, "bf16": 2, "fp16": 2, "tf32": 4, "fp32": 4}
+ACT_BYTES = 2                 # activations exchanged between chips in 16-bit
+MEMORY_RESERVE = 0.9          # [A] share of DRAM usable for weights + KV (the rest: runtime, activations)
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one step asks of one chip: MACs and DRAM bytes by layer type, and link time."""
+    gemm_macs: float
+    gemm_bytes: float
+    attn_macs: float
+    attn_bytes: float
+    comm_s: float
+
+
+class LlmCost:
+    def __init__(self, model: LlmConfig, system: SystemSpec, *, tp: int = 1, pp: int = 1,
+                 precision: str | None = None, chip: ChipSpec | None = None) -> None:
+        self.model, self.system, self.tp, self.pp = model, system, tp, pp
+        self.chip = chip or system.chip()
+        if tp < 1 or pp < 1 or tp * pp > system.count:
+            raise ChiplabError(f"--tp {tp} x --pp {pp} = {tp * pp} chips, but {system.name} has {system.count}")
+        if model.heads % tp:
+            raise ChiplabError(f"--tp {tp} does not divide {model.name}'s {model.heads} attention heads")
+        if model.layers % pp:
+            raise ChiplabError(f"--pp {pp} does not divide {model.name}'s {model.layers} layers")
+        if model.experts > 1 and model.experts % tp:
+            raise ChiplabError(f"--tp {tp} does not divide {model.name}'s {model.experts} experts (expert parallel = tp)")
+        self.precision = precision or _default_precision(self.chip)
+        self.chip.arch.require(self.precision, self.chip.name)
+        self.replicas = system.count // (tp * pp)
+        self.wbytes = BYTES[self.precision]
+        arch = self.chip.arch
+        self.peak = self.chip.peak_macs_per_s(self.precision) * getattr(arch, "tensor_efficiency", 1.0)
+        self.bw = self.chip.memory.dram_bandwidth * getattr(arch, "dram_efficiency", 1.0)
+        m = model
+        self.kv_shards = min(tp, m.kv_heads)
+        self.kv_bytes_per_token = 2 * m.layers * m.kv_dim * self.wbytes           # all layers, unsplit
+        self.kv_bytes_per_token_chip = self.kv_bytes_per_token / (self.kv_shards * pp)
+        self.weight_bytes_chip = m.params * self.wbytes / (tp * pp)
+        self._check_capacity()
+
+    # ---- memory -------------------------------------------------------------------------
+    def _check_capacity(self) -> None:
+        cap = self.chip.memory.dram_capacity
+        if cap is None:
+            raise ChiplabError(f"{self.chip.name}: memory.dram_capacity is not given; cannot place {self.model.name}")
+        usable = cap * MEMORY_RESERVE
+        if self.weight_bytes_chip > usable:
+            raise CapacityError(
+                f"{self.chip.name}: {self.model.name} ({self.precision}) weights need {self.weight_bytes_chip / 1e9:.1f} GB "
+                f"per chip with tp={self.tp}, pp={self.pp}, but {MEMORY_RESERVE:.0%} of {cap / 2**30:.0f} GiB is "
+                f"{usable / 1e9:.1f} GB (short by {(self.weight_bytes_chip - usable) / 1e9:.1f} GB; raise --tp or lower precision)")
+        self.kv_capacity_tokens = int((usable - self.weight_bytes_chip) / self.kv_bytes_per_token_chip)
+
+    # ---- work ---------------------------------------------------------------------------
+    def work(self, n_tok: float, n_out: float, pairs: float, kv_read_tokens: float) -> Work:
+        """Per-chip work of one step: ``n_tok`` tokens through the model, ``n_out`` of them through the
+        LM head (one per sequence), ``pairs`` query-key pairs, ``kv_read_tokens`` tokens of KV read."""
+        m, t = self.model, self.tp
+        h = m.hidden
+        gemm_macs = (n_tok * m.layers * (m.attn_params + m.active_mlp_macs_per_token) + n_out * h * m.vocab) / t
+        experts_hit = m.experts * (1 - (1 - m.experts_per_token / m.experts) ** n_tok) if m.experts > 1 else 1
+        weights = m.layers * (m.attn_params + experts_hit * m.mlp_params_per_expert + m.router_params) + m.vocab * h
+        gemm_bytes = weights * self.wbytes / t
+        attn_macs = pairs * 2 * h * m.layers / t
+        attn_bytes = (kv_read_tokens + n_tok) * self.kv_bytes_per_token / self.kv_shards
+        return Work(gemm_macs, gemm_bytes, attn_macs, attn_bytes, self.comm_time(n_tok))
+
+    def comm_time(self, n_tok: float) -> float:
+        link, t, m = self.system.link, self.tp, self.model
+        act = n_tok * m.hidden * ACT_BYTES
+        ar = coll.all_reduce(act, t, link.bandwidth, link.latency)
+        if m.experts > 1:
+            a2a = coll.all_to_all(act * m.experts_per_token / t, t, link.bandwidth, link.latency, link.topology, link.dims)
+            per_layer = ar + 2 * a2a
+        else:
+            per_layer = 2 * ar
+        p2p = coll.point_to_point(act, link.bandwidth, link.latency) if self.pp > 1 else 0.0
+        return m.layers * per_layer + (self.pp - 1) * p2p
+
+    def time(self, w: Work) -> float:
+        return (max(w.gemm_macs / self.peak, w.gemm_bytes / self.bw)
+                + max(w.attn_macs / self.peak, w.attn_bytes / self.bw) + w.comm_s)
+
+    def step_time(self, n_tok: float, n_out: float, pairs: float, kv_read_tokens: float) -> float:
+        return self.time(self.work(n_tok, n_out, pairs, kv_read_tokens)) if n_tok else 0.0
+
+    # ---- single requests ----------------------------------------------------------------
+    def prefill(self, prompt: int, batch: int = 1) -> Work:
+        return self.work(batch * prompt, batch, batch * prompt * (prompt + 1) / 2, 0)
+
+    def decode(self, kv_len: int, batch: int = 1) -> Work:
+        return self.work(batch, batch, batch * kv_len, batch * kv_len)
+
+
+def _default_precision(chip: ChipSpec) -> str:
+    for p in ("bf16", "fp16"):
+        if p in chip.arch.precisions:
+            return p
+    return chip.native_precision
