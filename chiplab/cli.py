@@ -24,7 +24,8 @@ from chiplab.errors import CapacityError, ChiplabError
 # failure is the user's to see, never a silently missing command.
 LAZY_COMMANDS = {"run": ("chiplab.emu.cli", "run_cmd"), "debug": ("chiplab.emu.cli", "debug_cmd"),
                  "measure": ("chiplab.measure.cli", "measure_cmd"), "calibrate": ("chiplab.measure.cli", "calibrate_cmd"),
-                 "report": ("chiplab.report.cli", "report_cmd")}
+                 "report": ("chiplab.report.cli", "report_cmd"),
+                 "partition": ("chiplab.partition.cli", "partition_cmd")}
 
 
 class _LazyGroup(TyperGroup):
