@@ -46,7 +46,7 @@ def _project_modules(root: Path) -> dict[str, Path]:
     out = {}
     for name, mod in list(sys.modules.items()):
         f = getattr(mod, "__file__", None)
-        if not f or not f.endswith(".py"):
+        if not f or not f.endswith(".py") or not Path(f).is_absolute():   # torch.ops/torch.classes: "_ops.py"
             continue
         p = Path(f).resolve()
         if not _is_third_party(p) and p.is_relative_to(root):
