@@ -155,7 +155,8 @@ def workloads_cmd() -> None:
 def _register_optional() -> None:
     """Commands whose implementation lives with their subsystem."""
     for module, names in (("chiplab.emu.cli", (("run", "run_cmd"), ("debug", "debug_cmd"))),
-                          ("chiplab.measure.cli", (("measure", "measure_cmd"), ("calibrate", "calibrate_cmd")))):
+                          ("chiplab.measure.cli", (("measure", "measure_cmd"), ("calibrate", "calibrate_cmd"))),
+                          ("chiplab.scenario.cli", (("scenario", "scenario_cmd"),))):
         try:
             mod = __import__(module, fromlist=["_"])
         except ImportError:
