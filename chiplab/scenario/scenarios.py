@@ -103,11 +103,11 @@ def closed_loop(service, wl, rules: Rules, spq: int, pct: float, min_q: int, see
 
 
 def single_stream(service, wl, rules: Rules, **kw) -> ScenarioResult:
-    return closed_loop(service, wl, rules, 1, W.SINGLE_STREAM_PERCENTILE, max(rules.min_query_count, W.DEFAULT_MIN_QUERIES), **kw)
+    return closed_loop(service, wl, rules, 1, W.SINGLE_STREAM_PERCENTILE, rules.min_query_count, **kw)
 
 
 def multi_stream(service, wl, rules: Rules, **kw) -> ScenarioResult:
-    return closed_loop(service, wl, rules, W.MULTI_STREAM_SAMPLES, W.MULTI_STREAM_PERCENTILE, W.MULTI_STREAM_MIN_QUERIES, **kw)
+    return closed_loop(service, wl, rules, W.MULTI_STREAM_SAMPLES, W.MULTI_STREAM_PERCENTILE, rules.min_query_count, **kw)
 
 
 def best_offline_batch(service, seq_len: int | None, max_batch: int = 1024, gain: float = 1.01) -> tuple[int, list[str]]:
@@ -205,7 +205,7 @@ def server(service, wl, rules: Rules, max_batch: int | None = None, timeout_s: f
     else:
         qps = best_qps
         for _ in range(20):      # the full-length run at the searched QPS; step down 1 % while it fails
-            n = max(W.DEFAULT_MIN_QUERIES, rules.min_query_count, math.ceil(qps * rules.min_duration_s))
+            n = max(rules.min_query_count, math.ceil(qps * rules.min_duration_s))
             n_run = _cap(n, notes if _ == 0 else [])
             r = _server_run(service, qps, n_run, best_b, timeout, lens_fn, seed + 7)
             if r.percentile(W.SERVER_PERCENTILE) <= bound:
@@ -215,7 +215,7 @@ def server(service, wl, rules: Rules, max_batch: int | None = None, timeout_s: f
     n = r.n_queries if best_qps <= 0 else n
     dur = n / qps if qps > 0 else r.duration_s
     checks = {"performance_constraints": bool(p99 <= bound) and qps > 0,
-              "min_duration": dur >= rules.min_duration_s, "min_queries": n >= W.DEFAULT_MIN_QUERIES}
+              "min_duration": dur >= rules.min_duration_s, "min_queries": n >= rules.min_query_count}
     wait = float(np.mean(r.wait_s)) if r.wait_s is not None else 0.0
     return ScenarioResult("server", "scheduled QPS", qps, "queries/s", all(checks.values()), _lat(r), qps=qps,
                           bound_s=bound, checks=checks, n_queries=n, n_samples=n, duration_s=dur,
@@ -233,12 +233,15 @@ def rules_for(scenario: str, wl: W.MLPerfWorkload, quick: bool) -> Rules:
 
 
 def run(scenario: str, service, workload: str = "resnet50", *, quick: bool = False, seed: int = 0,
-        lens=None, fixed_len: int | None = None, **kw) -> ScenarioResult:
-    """One scenario on one service model, under the MLPerf rules of ``workload``."""
+        lens=None, fixed_len: int | None = None, rules: Rules | None = None, **kw) -> ScenarioResult:
+    """One scenario on one service model, under the MLPerf rules of ``workload`` (or ``rules``:
+    a shorter min duration / query count, e.g. to match a short LoadGen run)."""
     if scenario not in SCENARIOS:
         raise ChiplabError(f"--scenario: expected one of {', '.join(SCENARIOS)}, got {scenario!r}")
     wl = W.mlperf_workload(workload)
-    rules = rules_for(scenario, wl, quick)
+    if rules is not None and scenario == "offline":
+        wl = W.MLPerfWorkload(wl.mlperf_name, wl.server_bound_s, rules.min_query_count, wl.dataset, wl.seq_lens, wl.note)
+    rules = rules or rules_for(scenario, wl, quick)
     fn = {"single-stream": single_stream, "multi-stream": multi_stream, "server": server, "offline": offline}[scenario]
     res = fn(service, wl, rules, seed=seed, lens=lens, fixed_len=fixed_len, **kw)
     res.workload = str(workload)
