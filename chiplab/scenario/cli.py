@@ -79,9 +79,10 @@ def scenario_cmd(
     except (ValueError, KeyError, FileNotFoundError, NotImplementedError, ImportError, TypeError, RuntimeError) as e:
         _fail(e)
         return
-    res.chip = getattr(svc.chip, "name", str(chip))
-    res.notes.append(f"{svc.calls} chiplab estimates (powers of two of the batch"
-                     + (f", seq lens {list(svc.seq_grid)}" if svc.seq_grid else "") + ", interpolated between)")
+    res.chip = getattr(getattr(svc, "chip", None), "name", str(chip))
+    if hasattr(svc, "calls"):
+        res.notes.append(f"{svc.calls} chiplab estimates (powers of two of the batch"
+                         + (f", seq lens {list(svc.seq_grid)}" if svc.seq_grid else "") + ", interpolated between)")
     if as_json:
         sys.stdout.write(json.dumps(res.to_dict()) + "\n")
         return
