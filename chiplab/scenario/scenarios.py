@@ -77,9 +77,9 @@ def _lens(wl: W.MLPerfWorkload, n: int, seed: int, lens: np.ndarray | None, fixe
     return W.squad_seq_lens(n, seed)
 
 
-def _cap(n: int, notes: list[str]) -> int:
+def _cap(n: int, notes: list[str], what: str = "queries") -> int:
     if n > MAX_SIM_QUERIES:
-        notes.append(f"LoadGen would issue {n:,} queries for the min duration; simulated the first "
+        notes.append(f"LoadGen would issue {n:,} {what} for the min duration; simulated the first "
                      f"{MAX_SIM_QUERIES:,} (a stationary run: percentiles do not depend on its length)")
         return MAX_SIM_QUERIES
     return n
@@ -144,7 +144,7 @@ def offline(service, wl, rules: Rules, batch: int | None = None, max_batch: int 
         notes += fit_notes
     expected_qps = batch / service.time(batch, ref)             # LoadGen's offline_expected_qps: our prediction
     n = max(wl.offline_min_samples, int(W.OFFLINE_SLACK * rules.min_duration_s * expected_qps))
-    n_run = _cap(n, notes)
+    n_run = _cap(n, notes, "samples")
     r = sim.offline(service, n_run, batch, _lens(wl, n_run, seed, lens, fixed_len))
     sps = r.n_samples / r.duration_s
     dur = n / sps
@@ -162,11 +162,13 @@ def _server_run(service, qps, n, max_batch, timeout_s, lens_fn, seed):
 def server_search(service, bound_s: float, n: int, max_batch: int, timeout_s: float, lens_fn, seed: int = 0,
                   lmax: int | None = None, steps: int = 14) -> float:
     """The highest scheduled QPS whose p99 latency is within bound (bisection; 0 if none)."""
+    probe = lens_fn(2000)
+    lmin = None if probe is None else int(np.min(probe))
     try:
-        t_full = service.time(max_batch, lmax)
+        t_full = service.time(max_batch, lmin)
     except CapacityError:
         return 0.0
-    hi = max_batch / t_full * 1.05          # no higher rate can be stable
+    hi = max_batch / t_full * 1.05          # full batches of the shortest samples: no higher rate can be stable
     lo = 0.0
     if _server_run(service, hi / 1000, min(n, 2000), max_batch, timeout_s, lens_fn, seed).percentile(99) > bound_s:
         return 0.0
@@ -206,11 +208,12 @@ def server(service, wl, rules: Rules, max_batch: int | None = None, timeout_s: f
         qps = best_qps
         for _ in range(20):      # the full-length run at the searched QPS; step down 1 % while it fails
             n = max(rules.min_query_count, math.ceil(qps * rules.min_duration_s))
-            n_run = _cap(n, notes if _ == 0 else [])
+            n_run = _cap(n, [])
             r = _server_run(service, qps, n_run, best_b, timeout, lens_fn, seed + 7)
             if r.percentile(W.SERVER_PERCENTILE) <= bound:
                 break
             qps *= 0.99
+        _cap(n, notes)
     p99 = r.percentile(W.SERVER_PERCENTILE)
     n = r.n_queries if best_qps <= 0 else n
     dur = n / qps if qps > 0 else r.duration_s
