@@ -120,3 +120,11 @@ def test_estimate_service_interpolates_between_powers_of_two():
     assert not svc.fits(64, 64)
     with pytest.raises(CapacityError):
         svc.time(48, 64)
+
+
+def test_server_search_is_not_capped_by_full_length_batches():
+    # samples all 64 tokens, bound loose: the passing rate approaches the capacity at 64 tokens
+    # (6000/s), far above what full 384-token batches would allow (1000/s)
+    svc = AffineService(0.0, 1e-3, ref_len=384)
+    q = server_search(svc, 1.0, 5000, 1, 0.0, lambda k: np.full(k, 64), lmax=384)
+    assert q > 3000
