@@ -135,6 +135,7 @@ def loadgen_run(lg, model, samples, lens, scenario, *, duration_s, min_queries, 
         lg.StartTestWithLogSettings(sut, qsl, s, ls)
         text = (Path(d) / "mlperf_log_summary.txt").read_text()
     sut_obj.stop = True
+    sut_obj.worker.join()
     lg.DestroyQSL(qsl)
     lg.DestroySUT(sut)
     return parse_summary(text)
