@@ -25,6 +25,7 @@ import numpy as np
 from chiplab.errors import CapacityError, ChiplabError
 from chiplab.scenario import sim
 from chiplab.scenario import workloads as W
+from chiplab.scenario.service import CachedService
 
 SCENARIOS = ("single-stream", "multi-stream", "server", "offline")
 QUICK_DURATION_S = 10.0     # --quick: min_duration 600 s -> 10 s (query counts unchanged)
@@ -246,7 +247,7 @@ def run(scenario: str, service, workload: str = "resnet50", *, quick: bool = Fal
         wl = W.MLPerfWorkload(wl.mlperf_name, wl.server_bound_s, rules.min_query_count, wl.dataset, wl.seq_lens, wl.note)
     rules = rules or rules_for(scenario, wl, quick)
     fn = {"single-stream": single_stream, "multi-stream": multi_stream, "server": server, "offline": offline}[scenario]
-    res = fn(service, wl, rules, seed=seed, lens=lens, fixed_len=fixed_len, **kw)
+    res = fn(CachedService(service), wl, rules, seed=seed, lens=lens, fixed_len=fixed_len, **kw)
     res.workload = str(workload)
     if wl.note:
         res.notes.append(wl.note)

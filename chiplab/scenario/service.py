@@ -132,6 +132,27 @@ class EstimateService:
             return False
 
 
+class CachedService:
+    """Memoises any service model's ``time`` by (batch, seq_len), across simulator runs
+    (a Server search runs the simulator dozens of times over the same keys)."""
+
+    def __init__(self, service):
+        self.service, self._d = service, {}
+
+    def time(self, batch: int, seq_len: int | None = None) -> float:
+        k = (batch, seq_len)
+        v = self._d.get(k)
+        if v is None:
+            try:
+                v = float(self.service.time(batch, seq_len))
+            except CapacityError as e:
+                v = e
+            self._d[k] = v
+        if isinstance(v, CapacityError):
+            raise v
+        return v
+
+
 def is_power_of_two(n: int) -> bool:
     return n >= 1 and (n & (n - 1)) == 0
 
