@@ -46,7 +46,7 @@ def test_every_preset_every_scenario(model):
     for chip in list_presets():
         for sc in SCENARIOS:
             r = runner.invoke(app, ["scenario", model, "--chip", chip, "--scenario", sc, "--quick", "--json"])
-            assert r.exit_code in (0, 2), r.output
-            if r.exit_code == 0:
-                d = json.loads(r.stdout)
-                assert d["scenario"] == sc and d["latency_s"]["p99"] > 0
+            assert r.exit_code == 0, (chip, sc, r.output)
+            d = json.loads(r.stdout)
+            assert d["scenario"] == sc and d["latency_s"]["p99"] > 0
+            assert d["valid"] or (sc == "server" and d["value"] == 0)   # only a bound nothing meets
