@@ -237,7 +237,7 @@ def main() -> None:
             e1, e2 = _metric(sc, p_est), _metric(sc, p_meas)
             err = lambda a: (a - lgv) / lgv * 100 if lgv == lgv and lgv else float("nan")  # noqa: E731
             rows.append((name, sc, metric, e1, err(e1), e2, err(e2), lgv, p_meas.valid,
-                         "VALID" if m["valid"] else "INVALID: " + ", ".join(m["unsatisfied"])))
+                         "VALID" if m["valid"] else "INVALID (not satisfied: " + ", ".join(u.replace(" satisfied", "") for u in m["unsatisfied"]) + ")"))
             print(rows[-1], flush=True)
         print(f"{name}: measured service points (s): " +
               ", ".join(f"b{b}" + (f"/L{L}" if L else "") + f"={v:.4f}" for (b, L), v in sorted(meas._memo.items(), key=str)
