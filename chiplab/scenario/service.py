@@ -1,0 +1,161 @@
+"""Service-time models: how long one batch takes on the device.
+
+The simulator (:mod:`chiplab.scenario.sim`) needs only ``time(batch, seq_len) -> seconds``;
+it never imports :mod:`chiplab.perf`. :class:`EstimateService` is the one backed by
+chiplab's analytical estimate; :class:`ConstantService` and :class:`AffineService` are
+closed-form models for tests and what-if runs.
+
+A batch that does not fit the device raises :class:`chiplab.errors.CapacityError`.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Callable, Protocol, Sequence, runtime_checkable
+
+from chiplab.errors import CapacityError, ChiplabError
+
+
+@runtime_checkable
+class ServiceModel(Protocol):
+    """Seconds the device needs for one batch of ``batch`` samples, each padded to
+    ``seq_len`` tokens (``None`` for workloads without a sequence axis)."""
+
+    def time(self, batch: int, seq_len: int | None = None) -> float: ...
+
+
+class ConstantService:
+    """Every batch takes ``seconds``, whatever its size (a deterministic server)."""
+
+    def __init__(self, seconds: float, max_batch: int | None = None):
+        if seconds <= 0:
+            raise ChiplabError(f"service time must be > 0 s, got {seconds}")
+        self.seconds, self.max_batch = float(seconds), max_batch
+
+    def time(self, batch: int, seq_len: int | None = None) -> float:
+        if self.max_batch is not None and batch > self.max_batch:
+            raise CapacityError(f"batch {batch} exceeds the model's max batch {self.max_batch}")
+        return self.seconds
+
+
+class AffineService:
+    """``fixed + per_sample * batch [* seq_len / ref_len]``: a launch cost plus linear work."""
+
+    def __init__(self, fixed: float, per_sample: float, ref_len: int | None = None, max_batch: int | None = None):
+        self.fixed, self.per_sample, self.ref_len, self.max_batch = float(fixed), float(per_sample), ref_len, max_batch
+
+    def time(self, batch: int, seq_len: int | None = None) -> float:
+        if self.max_batch is not None and batch > self.max_batch:
+            raise CapacityError(f"batch {batch} exceeds the model's max batch {self.max_batch}")
+        scale = (seq_len / self.ref_len) if (seq_len and self.ref_len) else 1.0
+        return self.fixed + self.per_sample * batch * scale
+
+
+def _interp(x: float, xs: Sequence[float], f: Callable[[float], float]) -> float:
+    """Linear interpolation of f between the grid points around x (extrapolated past the
+    top from the last two points, clamped below the first)."""
+    if x <= xs[0] or len(xs) == 1:
+        return f(xs[0])
+    i = bisect.bisect_left(xs, x)
+    if i < len(xs) and xs[i] == x:
+        return f(xs[i])
+    if i >= len(xs):
+        i = len(xs) - 1
+    x0, x1 = xs[i - 1], xs[i]
+    y0, y1 = f(x0), f(x1)
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+class EstimateService:
+    """Service times from ``chiplab.estimate(workload, chip, batch=b, seq_len=L)``.
+
+    Evaluated (and memoised) at powers of two of the batch and at the grid of sequence
+    lengths ``seq_grid``; anything between is interpolated linearly, first along the
+    sequence length, then along the batch. A point where the estimate raises
+    :class:`CapacityError` does not fit; a batch between two powers of two whose upper
+    neighbour does not fit is estimated exactly instead.
+    Sequence lengths below the first grid point are priced at the first grid point
+    (a slight overestimate); above the last, extrapolated from the last two.
+    """
+
+    def __init__(self, workload, chip, *, precision: str | None = None,
+                 seq_grid: Sequence[int] | None = None, estimate_fn: Callable | None = None):
+        self.workload, self.precision, self.chip = workload, precision, chip
+        if estimate_fn is None:                 # the real thing: load the chip once, not per point
+            from chiplab.hw import load_chip
+            from chiplab.perf.estimate import estimate as estimate_fn
+
+            self.chip = load_chip(chip)
+        self.seq_grid = tuple(sorted(seq_grid)) if seq_grid else None
+        self._estimate = estimate_fn
+        self._memo: dict[tuple[int, int | None], "float | CapacityError"] = {}
+        self.calls = 0                    # estimates actually run (for the report)
+
+    def point(self, batch: int, seq_len: int | None) -> float:
+        """The estimate at exactly (batch, seq_len), memoised; raises CapacityError."""
+        key = (int(batch), None if seq_len is None else int(seq_len))
+        if key not in self._memo:
+            self.calls += 1
+            try:
+                est = self._estimate(self.workload, self.chip, batch=key[0], seq_len=key[1], precision=self.precision)
+                self._memo[key] = float(est.latency_s)
+            except CapacityError as e:
+                self._memo[key] = e
+        v = self._memo[key]
+        if isinstance(v, CapacityError):
+            raise v
+        return v
+
+    def _at_batch(self, batch: int, seq_len: int | None) -> float:
+        if seq_len is None or self.seq_grid is None:
+            return self.point(batch, seq_len)
+        return _interp(float(seq_len), self.seq_grid, lambda L: self.point(batch, int(L)))
+
+    def time(self, batch: int, seq_len: int | None = None) -> float:
+        if batch < 1:
+            raise ChiplabError(f"batch must be >= 1, got {batch}")
+        lo = 1 << (int(batch).bit_length() - 1)
+        if lo == batch:
+            return self._at_batch(batch, seq_len)
+        t0 = self._at_batch(lo, seq_len)
+        try:
+            t1 = self._at_batch(2 * lo, seq_len)
+        except CapacityError:
+            return self._at_batch(batch, seq_len)   # the exact batch may still fit
+        return t0 + (t1 - t0) * (batch - lo) / lo
+
+    def fits(self, batch: int, seq_len: int | None = None) -> bool:
+        try:
+            self.time(batch, seq_len)
+            return True
+        except CapacityError:
+            return False
+
+
+class CachedService:
+    """Memoises any service model's ``time`` by (batch, seq_len), across simulator runs
+    (a Server search runs the simulator dozens of times over the same keys)."""
+
+    def __init__(self, service):
+        self.service, self._d = service, {}
+
+    def time(self, batch: int, seq_len: int | None = None) -> float:
+        k = (batch, seq_len)
+        v = self._d.get(k)
+        if v is None:
+            try:
+                v = float(self.service.time(batch, seq_len))
+            except CapacityError as e:
+                v = e
+            self._d[k] = v
+        if isinstance(v, CapacityError):
+            raise v
+        return v
+
+
+def is_power_of_two(n: int) -> bool:
+    return n >= 1 and (n & (n - 1)) == 0
+
+
+def powers_of_two(upto: int) -> list[int]:
+    return [1 << k for k in range(int(math.log2(max(1, upto))) + 1)]
