@@ -39,9 +39,6 @@ def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, b
                    peak_macs_per_cycle=model.peak_macs_per_cycle, layers=layers,
                    static_power_w=spec.energy.static_power, price_usd=spec.power.price, notes=mem_notes,
                    meta={"compat": compat, "device_memory_bytes": dataclasses.asdict(mem)})
-    post = getattr(model, "finalize", None)   # whole-run post-processing a model may need
-    if post is not None:
-        est = post(est)
     return apply_tdp_cap(est, spec.power.tdp)  # the power wall, for every architecture
 
 

@@ -4,7 +4,7 @@ and an :class:`Estimate` with totals, convertible to pandas and JSON.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -37,13 +37,17 @@ class LayerEstimate:
     unit: str = "array"       # which unit ran it: array, vector, host, hw_block, ...
     dram_bytes: float = 0.0
     sram_bytes: float = 0.0
+    noc_bytes: float = 0.0        # bytes over the on-chip network (mesh)
     compute_cycles: float = 0.0   # stall-free compute cycles (SCALE-Sim's notion)
     stall_cycles: float = 0.0
     energy_breakdown: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    counts: Any = field(default=None, repr=False, compare=False)   # the Counts it was priced from (re-pricing)
 
     def row(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "counts"}
+        d["energy_breakdown"] = dict(self.energy_breakdown)
+        d["notes"] = list(self.notes)
         d["bound"] = self.bound.value
         return d
 
@@ -120,6 +124,14 @@ class Estimate:
                 "energy_per_inference_j": self.energy_per_inference_j, "perf_per_watt": self.perf_per_watt,
                 "perf_per_dollar": self.perf_per_dollar,
                 "dynamic_energy_j": self.dynamic_energy_j, "static_power_w": self.static_power_w}
+
+    def reprice(self, chip: Any) -> "Estimate":
+        """This estimate priced again against ``chip`` (a :class:`ChipSpec` or preset name) from the
+        rows' counts, without re-running the model (see :mod:`chiplab.perf.price`)."""
+        from chiplab.hw import load_chip
+        from chiplab.perf.price import reprice
+
+        return reprice(self, load_chip(chip))
 
     def bound_summary(self) -> dict[str, float]:
         """Share of total latency spent in layers limited by each bound."""

@@ -10,7 +10,9 @@ import chiplab
 from chiplab.hw import list_presets, load_chip
 from chiplab.ir import ConvShape, GemmShape, Graph, Node, OpKind, Role, TensorSpec
 from chiplab.perf.common import graph_outputs, precision_bytes, tensor_bytes
+from chiplab.perf.counts import Level, cycles
 from chiplab.perf.registry import EstimateOptions, model_for
+from chiplab.perf.result import Bound
 
 PRESETS = [p for p in list_presets()]
 
@@ -90,18 +92,17 @@ def test_roofline_check_catches_a_model_that_forgets_dram(chip, cls, forgets, mo
     mod = {"SystolicModel": "arch_systolic", "NpuModel": "arch_npu", "RowStationaryModel": "arch_rs", "GpuModel": "arch_gpu",
            "CpuModel": "arch_cpu", "FpgaOverlayModel": "arch_fpga", "MeshModel": "arch_mesh"}[cls]
     model_cls = getattr(importlib.import_module(f"chiplab.perf.{mod}"), cls)
-    orig = model_cls.matrix_layer
+    orig = model_cls.matrix_counts
     node = gemm_node(8, 2048, 2048) if cls != "MeshModel" else gemm_node(2**21, 64, 64)
     check_roofline(load_chip(chip), node)                        # the model as it is passes
 
     def forgetful(self, n, *a, **k):
-        r = orig(self, n, *a, **k)
+        c = orig(self, n, *a, **k)
         if forgets == "dram_bytes":
-            return dataclasses.replace(r, dram_bytes=0.0)
-        t = n.macs / (self.peak_macs_per_cycle * self.clock_hz)
-        return dataclasses.replace(r, latency_s=t, cycles=t * self.clock_hz)
+            return dataclasses.replace(c, traffic={k: v for k, v in c.traffic.items() if k[0] is not Level.DRAM})
+        return dataclasses.replace(c, time=cycles(Bound.COMPUTE, n.macs / self.peak_macs_per_cycle))
 
-    monkeypatch.setattr(model_cls, "matrix_layer", forgetful)
+    monkeypatch.setattr(model_cls, "matrix_counts", forgetful)
     with pytest.raises(AssertionError, match="dram_bytes 0 < compulsory" if forgets == "dram_bytes" else "< roofline"):
         check_roofline(load_chip(chip), node)
 

@@ -1,0 +1,124 @@
+"""Counts × the chip's time and energy tables → a priced row; re-pricing without re-running.
+
+:func:`price_row` turns one layer's :class:`~chiplab.perf.counts.Counts` into a
+:class:`~chiplab.perf.result.LayerEstimate` that keeps its counts. :func:`overlap_fused`
+hides a fused tail's time under its head's, and :func:`reprice` prices every row of an
+estimate again against another chip (a new clock, energy table or bandwidth): equal to a
+fresh estimate as long as the edit does not change a mapping decision (tile sizes,
+buffer capacities, which the counts bake in).
+
+Energy = action counts × the energy table: MACs, vector ops, SRAM and DRAM bytes by
+direction, host-link bytes; on-chip network bytes are priced as one SRAM read plus one
+SRAM write each (the table has no NoC entry).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from chiplab.hw.spec import ChipSpec
+from chiplab.perf.counts import READ, WRITE, Counts, Level, Rates, evaluate, utilization
+from chiplab.perf.result import Bound, Estimate, LayerEstimate
+
+
+def energy(counts: Counts, chip: ChipSpec, precision: str) -> tuple[float, dict[str, float]]:
+    """Dynamic energy of ``counts``: (joules, joules by action). MAC energy is looked up
+    only when the layer does MACs, so a chip without an entry for ``precision`` can still
+    price its vector and memory work."""
+    c = counts
+    if not (c.macs or c.vector_ops or c.traffic):
+        br = dict(c.fixed_breakdown or ({"hw_block": c.fixed_energy_j} if c.fixed_energy_j else {}))
+        return sum(br.values()), br
+    e = chip.energy
+    lv = c.by_level()
+    g = lv.get
+    noc = g((Level.NOC, READ), 0.0) + g((Level.NOC, WRITE), 0.0)
+    host = g((Level.HOST, READ), 0.0) + g((Level.HOST, WRITE), 0.0)
+    br = {
+        "mac": c.macs * e.mac_energy(precision, chip.name) if c.macs else 0.0,
+        "sram_read": g((Level.SRAM, READ), 0.0) * e.sram_read_per_byte,
+        "sram_write": g((Level.SRAM, WRITE), 0.0) * e.sram_write_per_byte,
+        "dram_read": g((Level.DRAM, READ), 0.0) * e.dram_read_per_byte,
+        "dram_write": g((Level.DRAM, WRITE), 0.0) * e.dram_write_per_byte,
+        "noc": noc * (e.sram_read_per_byte + e.sram_write_per_byte) if noc else 0.0,
+        "vector": c.vector_ops * e.vector_op,
+        "host_link": host * e.host_link_per_byte if host else 0.0,
+    }
+    br = {k: v for k, v in br.items() if v}
+    if c.fixed_energy_j or c.fixed_breakdown:
+        for k, v in (c.fixed_breakdown or {"hw_block": c.fixed_energy_j}).items():
+            br[k] = br.get(k, 0.0) + v
+    return sum(br.values()), br
+
+
+def price_row(counts: Counts, chip: ChipSpec, precision: str, *, name: str, node: str, op: str, macs: int,
+              peak_macs_per_cycle: float = 0.0, rates: Rates | None = None) -> LayerEstimate:
+    """One priced row. ``rates``: a shared :class:`Rates` of ``chip`` (saves look-ups)."""
+    rates = rates or Rates(chip)
+    cyc, bound = evaluate(counts.time, rates)
+    clock = rates.clock_hz
+    joules, br = energy(counts, chip, precision)
+    lv = counts.by_level()
+    g = lv.get
+    stall = cyc - counts.compute_cycles if counts.stall_cycles is None else counts.stall_cycles
+    return LayerEstimate(name=name, node=node, op=op, macs=macs, cycles=float(cyc), latency_s=cyc / clock,
+                         energy_j=joules, bound=bound, utilization=utilization(macs, cyc, peak_macs_per_cycle) if macs else 0.0,
+                         unit=counts.unit, dram_bytes=g((Level.DRAM, READ), 0.0) + g((Level.DRAM, WRITE), 0.0),
+                         sram_bytes=g((Level.SRAM, READ), 0.0) + g((Level.SRAM, WRITE), 0.0),
+                         noc_bytes=g((Level.NOC, READ), 0.0) + g((Level.NOC, WRITE), 0.0), compute_cycles=float(counts.compute_cycles),
+                         stall_cycles=float(stall), energy_breakdown=br, notes=list(counts.notes), counts=counts)
+
+
+def overlap_fused(rows: list[LayerEstimate]) -> list[LayerEstimate]:
+    """Hide each fused tail under the unused time of its head, in order: only the part of
+    the tail longer than what earlier tails left of the head adds latency. Energy stays."""
+    budget: dict[str, float] = {}
+    out = []
+    for row in rows:
+        c = row.counts
+        if c is not None and c.fused_into is not None:
+            head = c.fused_into
+            hidden = budget.get(head, 0.0)
+            t = row.latency_s
+            exposed = max(0.0, t - hidden)
+            budget[head] = max(0.0, hidden - t)
+            note = f"fused into {head}" + (f"; {t - exposed:.3g} s hidden under it" if t > exposed else "")
+            row = dataclasses.replace(row, cycles=row.cycles * (exposed / t) if t > 0 else 0.0, latency_s=exposed,
+                                      notes=[*row.notes, note])
+        else:
+            budget[row.node] = row.latency_s
+        out.append(row)
+    return out
+
+
+def price_rows(rows: list[LayerEstimate], chip: ChipSpec, precision: str, peak_macs_per_cycle: float) -> list[LayerEstimate]:
+    """Re-price rows that carry counts (rows without counts are kept as they are)."""
+    rates = Rates(chip)
+    out = []
+    for r in rows:
+        if r.counts is None:
+            out.append(r)
+            continue
+        out.append(price_row(r.counts, chip, precision, name=r.name, node=r.node, op=r.op, macs=r.macs,
+                             peak_macs_per_cycle=peak_macs_per_cycle, rates=rates))
+    return overlap_fused(out)
+
+
+def reprice(est: Estimate, chip: ChipSpec) -> Estimate:
+    """``est`` priced again against ``chip`` (same workload, mapping and counts)."""
+    from chiplab.perf.power import apply_tdp_cap
+
+    peak = chip.arch.peak_macs_per_cycle(est.precision)
+    layers = price_rows(est.layers, chip, est.precision, peak)
+    notes = [n for n in est.notes if not n.startswith("power wall:")]
+    meta = {k: v for k, v in est.meta.items() if k not in ("tdp_scale", "power_uncapped_w", "timeline")}
+    new = dataclasses.replace(est, chip=chip.name, clock_hz=chip.clock_hz, peak_macs_per_cycle=peak, layers=layers,
+                              static_power_w=chip.energy.static_power, price_usd=chip.power.price, notes=notes, meta=meta)
+    new = apply_tdp_cap(new, chip.power.tdp)
+    if "timeline" in est.meta:
+        from chiplab.perf.timeline import attach_timeline
+
+        new = attach_timeline(new)
+    return new
+
+
+__all__ = ["Bound", "energy", "overlap_fused", "price_row", "price_rows", "reprice"]
