@@ -60,10 +60,12 @@ def _fail(e: BaseException) -> None:
     raise typer.Exit(2)
 
 
-def _estimate(model: str, chip: str, batch: int, precision: Optional[str], seq_len: Optional[int], compat: str):
+def _estimate(model: str, chip: str, batch: int, precision: Optional[str], seq_len: Optional[int], compat: str,
+              passes: Optional[str] = None, fuse: bool = True):
     from chiplab.perf.estimate import estimate
 
-    return estimate(model, chip, batch=batch, precision=precision, seq_len=seq_len, compat=compat)  # type: ignore[arg-type]
+    return estimate(model, chip, batch=batch, precision=precision, seq_len=seq_len, compat=compat,  # type: ignore[arg-type]
+                    passes=passes, fuse=fuse)
 
 
 @app.command("estimate")
@@ -77,12 +79,15 @@ def estimate_cmd(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
     csv: Optional[Path] = typer.Option(None, "--csv", help="also write per-layer rows to this CSV"),
     show_all: bool = typer.Option(False, "--all", help="show every layer, not only the slowest 20"),
+    no_fuse: bool = typer.Option(False, "--no-fuse", help="run no compiler pass: every element-wise op is its own layer"),
+    passes: Optional[str] = typer.Option(None, "--passes", help="comma-separated compiler passes (default: all: "
+                                         "fuse-epilogue,fuse-residual)"),
 ) -> None:
     """Per-layer and whole-model latency, energy and utilization of MODEL on CHIP."""
     if compat not in ("default", "scalesim"):
         _fail(ChiplabError(f"--compat: expected 'default' or 'scalesim', got {compat!r}"))
     try:
-        est = _estimate(model, chip, batch, precision, seq_len, compat)
+        est = _estimate(model, chip, batch, precision, seq_len, compat, passes, not no_fuse)
         if csv is not None:
             _write_csv(est.to_dataframe(), csv)
     except ChiplabError as e:
@@ -95,6 +100,8 @@ def estimate_cmd(
 
     out.print(layer_table(est, top=None if show_all else 20))
     out.print(summary_line(est), highlight=False)
+    if "passes" in est.meta:
+        out.print(f"passes: {est.meta['passes']}", highlight=False)
     for n in est.notes:
         out.print(f"[yellow]note:[/] {n}")
 

@@ -37,7 +37,7 @@ class MeshModel(ModelBase):
                       if n.op.is_matrix and n.gemm.b_is_weight)
         self.weights_resident = total_w <= 0.5 * self.arch.cores * self.arch.sram_per_core
 
-    def plan(self, graph: Graph, fused: dict[str, str]) -> dict[str, bool]:
+    def plan(self, graph: Graph, passes) -> dict[str, bool]:
         """{matrix node: its weights resident on chip}."""
         self.prepare(graph)
         return {n.name: self.weights_resident for n in graph.nodes if n.op.is_matrix}

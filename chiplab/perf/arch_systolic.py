@@ -31,6 +31,7 @@ from chiplab.ir.graph import GemmShape, Graph, GraphError, Node, OpKind, Role
 from chiplab.perf.base import ModelBase
 from chiplab.perf.common import node_bytes, precision_bytes, tensor_bytes, vector_counts, vector_time
 from chiplab.perf.counts import READ, WRITE, Counts, Level, Max, Operand, Rates, Sum, cycles, evaluate, over
+from chiplab.perf.passes import Plan
 from chiplab.perf.registry import EstimateOptions, register
 from chiplab.perf.result import Bound
 from chiplab.perf.systolic_residency import Residency, plan_residency
@@ -90,8 +91,10 @@ class SystolicModel(ModelBase):
     def array_view(self) -> ArrayView:
         return ArrayView.of(self.arch)
 
-    def plan(self, graph: Graph, fused: dict[str, str]) -> dict[str, Residency]:
-        return {} if self.compat else plan_residency(graph, self.resident_capacity, self.precision, fused)
+    def plan(self, graph: Graph, passes: Plan) -> dict[str, Residency]:
+        if self.compat:
+            return {}
+        return plan_residency(graph, self.resident_capacity, self.precision, passes.fused, passes.chained)
 
     @property
     def resident_capacity(self) -> float:

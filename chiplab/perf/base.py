@@ -16,6 +16,7 @@ from chiplab.hw.spec import ChipSpec
 from chiplab.ir.graph import Graph, GraphError, Node, OpKind
 from chiplab.perf.common import hw_block_counts, vector_counts, view_counts
 from chiplab.perf.counts import Bound, Counts, Sum, seconds
+from chiplab.perf.passes import Plan
 from chiplab.perf.price import price_row
 from chiplab.perf.registry import EstimateOptions
 from chiplab.perf.result import LayerEstimate
@@ -46,7 +47,7 @@ class ModelBase:
     def peak_macs_per_cycle(self) -> float:
         return self.arch.peak_macs_per_cycle(self.precision)
 
-    def plan(self, graph: Graph, fused: dict[str, str]) -> dict[str, Any]:
+    def plan(self, graph: Graph, passes: Plan) -> dict[str, Any]:
         """Whole-graph decisions before the layers are counted: {node: its context}."""
         return {}
 

@@ -262,41 +262,26 @@ def host_transfer_layers(graph: Graph, chip: ChipSpec, precision: str,
     return before, after
 
 
-# --- fusion of element-wise tails into a matrix op's output pipeline
-FUSABLE = (OpKind.ELEMENTWISE, OpKind.NORM)
-
-
-def fusion_plan(graph: Graph) -> dict[str, str]:
-    """Which element-wise / normalisation nodes run in a matrix op's output pipeline.
-
-    Accelerators apply bias, inference batch-norm (folded into scale and shift) and
-    activation functions to results as they leave the accumulators (TPU v1's
-    Activation unit, Jouppi et al. ISCA 2017; cuDNN/TensorRT epilogues), so these ops
-    move no extra bytes. A node is fused into the matrix op ``head`` when its only
-    activation operand is produced by ``head`` (or by a node already fused into it),
-    that producer has no other consumer, and the op keeps the shape. Returns
-    {fused node: head matrix node}.
-    """
-    by_name = {n.name: n for n in graph.nodes}
-    consumers = graph.consumers()
-    fused: dict[str, str] = {}
-    for n in graph.nodes:
-        if n.op not in FUSABLE or not n.outputs:
-            continue
-        acts = [t for t in n.inputs if t.role is not Role.WEIGHT and t.numel > 1]
-        if len(acts) != 1 or acts[0].producer is None or acts[0].shape != n.outputs[0].shape:
-            continue
-        p = acts[0].producer
-        head = p if by_name[p].op.is_matrix else fused.get(p)
-        if head is not None and len(consumers.get(p, ())) == 1:
-            fused[n.name] = head
-    return fused
-
-
-def fused_counts(node: Node, head: str) -> Counts:
-    """A node fused into ``head``'s output pipeline: no memory traffic of its own; its
-    vector time overlaps the head's (see :func:`chiplab.perf.price.overlap_fused`)."""
-    return Counts(time=vector_time(node), unit="vector", vector_ops=float(node.vector_ops), fused_into=head)
+def fused_counts(node: Node, head: str, precision: str, side: tuple[int, ...] = (),
+                 on_chip: tuple[bool, ...] | None = None) -> Counts:
+    """A node fused into ``head``'s output pipeline: no write or re-read of its chained
+    operand; its vector time overlaps the head's (see :func:`chiplab.perf.price.overlap_fused`).
+    The ``side`` inputs (a residual add's skip operand) are still read once: from DRAM,
+    or from SRAM where ``on_chip`` says they are resident."""
+    c = Counts(time=vector_time(node), unit="vector", vector_ops=float(node.vector_ops), fused_into=head)
+    if not side:
+        return c
+    dram = sram = 0.0
+    for i in side:
+        b = tensor_bytes(node.inputs[i], precision)
+        if on_chip is not None and i < len(on_chip) and on_chip[i]:
+            sram += b
+        else:
+            dram += b
+    c.add(Level.DRAM, Operand.INPUT, READ, dram).add(Level.SRAM, Operand.INPUT, READ, sram)
+    c.time = Max((c.time, over(Bound.DRAM, dram, "memory.dram_bandwidth")))
+    c.notes.append(f"reads its other operand once ({dram + sram:.0f} B)")
+    return c
 
 
 # --- cache-blocked matrix products (GPU L2, CPU last-level cache)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from chiplab.hw.spec import ChipSpec
-from chiplab.perf.counts import READ, WRITE, Counts, Level, Rates, evaluate, utilization
+from chiplab.perf.counts import READ, WRITE, Counts, Level, Max, Rates, evaluate, utilization
 from chiplab.perf.result import Bound, Estimate, LayerEstimate
 
 
@@ -68,24 +68,33 @@ def price_row(counts: Counts, chip: ChipSpec, precision: str, *, name: str, node
                          stall_cycles=float(stall), energy_breakdown=br, notes=list(counts.notes), counts=counts)
 
 
-def overlap_fused(rows: list[LayerEstimate]) -> list[LayerEstimate]:
-    """Hide each fused tail under the unused time of its head, in order: only the part of
-    the tail longer than what earlier tails left of the head adds latency. Energy stays."""
-    budget: dict[str, float] = {}
+def overlap_fused(rows: list[LayerEstimate], rates: Rates) -> list[LayerEstimate]:
+    """Hide each fused tail under the unused time of its head, in order: its vector time
+    under the head's time not yet used by earlier tails, its own DRAM reads (a residual
+    add's skip operand) under the head's time not spent on DRAM. Only the longer excess
+    adds latency. Energy stays."""
+    budget_v: dict[str, float] = {}
+    budget_d: dict[str, float] = {}
+    clock = rates.clock_hz
     out = []
     for row in rows:
         c = row.counts
         if c is not None and c.fused_into is not None:
             head = c.fused_into
-            hidden = budget.get(head, 0.0)
+            if isinstance(c.time, Max):
+                t_v, t_d = (evaluate(x, rates)[0] / clock for x in c.time.terms[:2])
+            else:
+                t_v, t_d = row.latency_s, 0.0
+            hv, hd = budget_v.get(head, 0.0), budget_d.get(head, 0.0)
+            exposed = max(0.0, t_v - hv, t_d - hd)
+            budget_v[head], budget_d[head] = max(0.0, hv - t_v), max(0.0, hd - t_d)
             t = row.latency_s
-            exposed = max(0.0, t - hidden)
-            budget[head] = max(0.0, hidden - t)
             note = f"fused into {head}" + (f"; {t - exposed:.3g} s hidden under it" if t > exposed else "")
-            row = dataclasses.replace(row, cycles=row.cycles * (exposed / t) if t > 0 else 0.0, latency_s=exposed,
-                                      notes=[*row.notes, note])
+            row = dataclasses.replace(row, cycles=exposed * clock, latency_s=exposed, notes=[*row.notes, note])
         else:
-            budget[row.node] = row.latency_s
+            budget_v[row.node] = row.latency_s
+            dram_s = row.dram_bytes / rates["memory.dram_bandwidth"] if row.dram_bytes else 0.0
+            budget_d[row.node] = max(0.0, row.latency_s - dram_s)
         out.append(row)
     return out
 
@@ -100,7 +109,7 @@ def price_rows(rows: list[LayerEstimate], chip: ChipSpec, precision: str, peak_m
             continue
         out.append(price_row(r.counts, chip, precision, name=r.name, node=r.node, op=r.op, macs=r.macs,
                              peak_macs_per_cycle=peak_macs_per_cycle, rates=rates))
-    return overlap_fused(out)
+    return overlap_fused(out, rates)
 
 
 def reprice(est: Estimate, chip: ChipSpec) -> Estimate:

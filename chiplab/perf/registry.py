@@ -21,6 +21,7 @@ class EstimateOptions:
     batch: int = 1
     compat: Literal["default", "scalesim"] = "default"
     host_transfers: bool = True         # charge graph inputs in and outputs out over the host link
+    passes: tuple[str, ...] = ("fuse-epilogue", "fuse-residual")   # compiler passes (chiplab.perf.passes)
 
 
 class PerfModel(Protocol):

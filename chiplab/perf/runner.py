@@ -7,17 +7,22 @@ prices them all with :mod:`chiplab.perf.price`; fused tails overlap their heads.
 from __future__ import annotations
 
 from chiplab.ir.graph import Graph
-from chiplab.perf.common import fused_counts, fusion_plan, host_counts, host_rows_bytes
+from chiplab.perf.common import fused_counts, host_counts, host_rows_bytes
+from chiplab.perf.passes import Plan, run_passes
 from chiplab.perf.counts import Rates
 from chiplab.perf.price import overlap_fused, price_row
 from chiplab.perf.result import LayerEstimate
 
 
-def run(model, graph: Graph) -> list[LayerEstimate]:
-    """One row per node (and one per host transfer), priced, each keeping its counts."""
+def run(model, graph: Graph, passes: Plan | None = None) -> list[LayerEstimate]:
+    """One row per node (and one per host transfer), priced, each keeping its counts.
+    ``passes``: the compiler passes' decisions (default: :func:`run_passes` with the
+    options' passes, none for a model that does not fuse)."""
     chip, p = model.chip, model.precision
-    fused = fusion_plan(graph) if model.fuses else {}
-    plan = model.plan(graph, fused)
+    if passes is None:
+        passes = run_passes(graph, model.options.passes if model.fuses else ())
+    fused = passes.fused
+    plan = model.plan(graph, passes)
     rates = Rates(chip)
     peak = model.peak_macs_per_cycle
 
@@ -31,8 +36,13 @@ def run(model, graph: Graph) -> list[LayerEstimate]:
     if before > 0:
         rows.append(priced(host_counts(before), name="host:inputs", node="host:inputs", op="host_transfer", macs=0))
     for n in graph.nodes:
-        c = fused_counts(n, fused[n.name]) if n.name in fused else model.counts(n, plan.get(n.name))
+        if n.name in fused:
+            res = plan.get(n.name)
+            c = fused_counts(n, fused[n.name], p, passes.side.get(n.name, ()),
+                             getattr(res, "inputs_on_chip", None))
+        else:
+            c = model.counts(n, plan.get(n.name))
         rows.append(priced(c, name=n.label, node=n.name, op=n.op.value, macs=n.macs))
     if after > 0:
         rows.append(priced(host_counts(after), name="host:outputs", node="host:outputs", op="host_transfer", macs=0))
-    return overlap_fused(rows)
+    return overlap_fused(rows, rates)

@@ -76,11 +76,12 @@ def test_price():
         price(Actions(macs=1), CHIP, "fp16")
 
 
-def test_fusion_plan_absorbs_single_consumer_tails_only():
-    """conv -> bn -> relu fuse into conv; an add with two activation inputs does not;
-    a tail whose producer has a second consumer does not."""
+def test_fusion_passes_absorb_single_consumer_tails_and_residual_adds():
+    """conv -> bn -> relu fuse into conv; a tail whose producer has a second consumer does not;
+    an add with two activation inputs fuses (with its relu) only with fuse-residual, reading
+    its other operand (relu, index 1) once."""
     from chiplab.ir.graph import ConvShape, Graph, Node, OpKind, Role, TensorSpec
-    from chiplab.perf.common import fusion_plan
+    from chiplab.perf.passes import run_passes
 
     x = TensorSpec((1, 8, 6, 6))
     c = ConvShape(1, 8, 6, 6, 8, 3, 3, (1, 1), (1, 1))
@@ -98,4 +99,8 @@ def test_fusion_plan_absorbs_single_consumer_tails_only():
              Node("add", OpKind.ELEMENTWISE, inputs=(t("conv2"), t("relu")), outputs=(t(None),), vector_ops=288),
              Node("relu2", OpKind.ELEMENTWISE, inputs=(t("add"),), outputs=(t(None),), vector_ops=288)]
     g = Graph("g", nodes, inputs=(x,)).validate()
-    assert fusion_plan(g) == {"bn": "conv", "relu": "conv"}
+    assert run_passes(g, ("fuse-epilogue",)).fused == {"bn": "conv", "relu": "conv"}
+    plan = run_passes(g)
+    assert plan.fused == {"bn": "conv", "relu": "conv", "add": "conv2", "relu2": "conv2"}
+    assert plan.side == {"bn": (), "relu": (), "add": (1,), "relu2": ()} and plan.chained["add"] == 0
+    assert run_passes(g, ()).fused == {}
