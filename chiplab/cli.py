@@ -82,6 +82,8 @@ def estimate_cmd(
     no_fuse: bool = typer.Option(False, "--no-fuse", help="run no compiler pass: every element-wise op is its own layer"),
     passes: Optional[str] = typer.Option(None, "--passes", help="comma-separated compiler passes (default: all: "
                                          "fuse-epilogue,fuse-residual)"),
+    trace: Optional[Path] = typer.Option(None, "--trace", help="write the timeline of 3 pipelined batches as "
+                                         "Chrome/Perfetto trace-event JSON"),
 ) -> None:
     """Per-layer and whole-model latency, energy and utilization of MODEL on CHIP."""
     if compat not in ("default", "scalesim"):
@@ -90,6 +92,13 @@ def estimate_cmd(
         est = _estimate(model, chip, batch, precision, seq_len, compat, passes, not no_fuse)
         if csv is not None:
             _write_csv(est.to_dataframe(), csv)
+        if trace is not None:
+            from chiplab.perf.timeline import write_trace
+
+            try:
+                write_trace(est, trace)
+            except OSError as e:
+                raise ChiplabError(f"--trace: cannot write {trace}: {e.strerror}") from None
     except ChiplabError as e:
         _fail(e)
         return

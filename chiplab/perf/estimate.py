@@ -13,6 +13,7 @@ from chiplab.perf.power import apply_tdp_cap
 from chiplab.perf.passes import parse_passes, run_passes
 from chiplab.perf.registry import EstimateOptions, model_for
 from chiplab.perf.runner import run
+from chiplab.perf.timeline import attach_timeline
 from chiplab.perf.result import Estimate
 
 
@@ -46,7 +47,8 @@ def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, b
                    static_power_w=spec.energy.static_power, price_usd=spec.power.price,
                    notes=mem_notes, meta={"compat": compat, "device_memory_bytes": dataclasses.asdict(mem),
                                           "passes": plan.summary() if model.fuses else "none (the model does not fuse)"})
-    return apply_tdp_cap(est, spec.power.tdp)  # the power wall, for every architecture
+    est = apply_tdp_cap(est, spec.power.tdp)   # the power wall, for every architecture
+    return attach_timeline(est, spec.memory.dram_bandwidth)   # latency and steady-state throughput
 
 
 def _load_graph(workload: "str | Path", *, batch: int, seq_len: int | None) -> Graph:

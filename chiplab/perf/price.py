@@ -20,6 +20,25 @@ from chiplab.perf.counts import READ, WRITE, Counts, Level, Max, Rates, evaluate
 from chiplab.perf.result import Bound, Estimate, LayerEstimate
 
 
+_COEFF: dict[tuple[int, str, bool], tuple[object, dict[str, float]]] = {}
+
+
+def _coefficients(chip: ChipSpec, precision: str, macs: bool) -> dict[str, float]:
+    """Joules per action from the chip's energy table (memoised per chip object)."""
+    key = (id(chip), precision, macs)
+    hit = _COEFF.get(key)
+    if hit is not None and hit[0] is chip:
+        return hit[1]
+    e = chip.energy
+    k = {"mac": e.mac_energy(precision, chip.name) if macs else 0.0, "sram_read": e.sram_read_per_byte,
+         "sram_write": e.sram_write_per_byte, "dram_read": e.dram_read_per_byte, "dram_write": e.dram_write_per_byte,
+         "vector": e.vector_op, "host_link": e.host_link_per_byte}
+    if len(_COEFF) > 256:
+        _COEFF.clear()
+    _COEFF[key] = (chip, k)
+    return k
+
+
 def energy(counts: Counts, chip: ChipSpec, precision: str) -> tuple[float, dict[str, float]]:
     """Dynamic energy of ``counts``: (joules, joules by action). MAC energy is looked up
     only when the layer does MACs, so a chip without an entry for ``precision`` can still
@@ -28,20 +47,20 @@ def energy(counts: Counts, chip: ChipSpec, precision: str) -> tuple[float, dict[
     if not (c.macs or c.vector_ops or c.traffic):
         br = dict(c.fixed_breakdown or ({"hw_block": c.fixed_energy_j} if c.fixed_energy_j else {}))
         return sum(br.values()), br
-    e = chip.energy
+    k = _coefficients(chip, precision, bool(c.macs))
     lv = c.by_level()
     g = lv.get
     noc = g((Level.NOC, READ), 0.0) + g((Level.NOC, WRITE), 0.0)
     host = g((Level.HOST, READ), 0.0) + g((Level.HOST, WRITE), 0.0)
     br = {
-        "mac": c.macs * e.mac_energy(precision, chip.name) if c.macs else 0.0,
-        "sram_read": g((Level.SRAM, READ), 0.0) * e.sram_read_per_byte,
-        "sram_write": g((Level.SRAM, WRITE), 0.0) * e.sram_write_per_byte,
-        "dram_read": g((Level.DRAM, READ), 0.0) * e.dram_read_per_byte,
-        "dram_write": g((Level.DRAM, WRITE), 0.0) * e.dram_write_per_byte,
-        "noc": noc * (e.sram_read_per_byte + e.sram_write_per_byte) if noc else 0.0,
-        "vector": c.vector_ops * e.vector_op,
-        "host_link": host * e.host_link_per_byte if host else 0.0,
+        "mac": c.macs * k["mac"] if c.macs else 0.0,
+        "sram_read": g((Level.SRAM, READ), 0.0) * k["sram_read"],
+        "sram_write": g((Level.SRAM, WRITE), 0.0) * k["sram_write"],
+        "dram_read": g((Level.DRAM, READ), 0.0) * k["dram_read"],
+        "dram_write": g((Level.DRAM, WRITE), 0.0) * k["dram_write"],
+        "noc": noc * (k["sram_read"] + k["sram_write"]) if noc else 0.0,
+        "vector": c.vector_ops * k["vector"],
+        "host_link": host * k["host_link"] if host else 0.0,
     }
     br = {k: v for k, v in br.items() if v}
     if c.fixed_energy_j or c.fixed_breakdown:
@@ -90,7 +109,8 @@ def overlap_fused(rows: list[LayerEstimate], rates: Rates) -> list[LayerEstimate
             budget_v[head], budget_d[head] = max(0.0, hv - t_v), max(0.0, hd - t_d)
             t = row.latency_s
             note = f"fused into {head}" + (f"; {t - exposed:.3g} s hidden under it" if t > exposed else "")
-            row = dataclasses.replace(row, cycles=exposed * clock, latency_s=exposed, notes=[*row.notes, note])
+            row.cycles, row.latency_s = exposed * clock, exposed     # rows are fresh from price_row
+            row.notes.append(note)
         else:
             budget_v[row.node] = row.latency_s
             dram_s = row.dram_bytes / rates["memory.dram_bandwidth"] if row.dram_bytes else 0.0
@@ -119,14 +139,14 @@ def reprice(est: Estimate, chip: ChipSpec) -> Estimate:
     peak = chip.arch.peak_macs_per_cycle(est.precision)
     layers = price_rows(est.layers, chip, est.precision, peak)
     notes = [n for n in est.notes if not n.startswith("power wall:")]
-    meta = {k: v for k, v in est.meta.items() if k not in ("tdp_scale", "power_uncapped_w", "timeline")}
+    meta = {k: v for k, v in est.meta.items() if k not in ("tdp_scale", "power_uncapped_w", "timeline", "dram_bandwidth")}
     new = dataclasses.replace(est, chip=chip.name, clock_hz=chip.clock_hz, peak_macs_per_cycle=peak, layers=layers,
                               static_power_w=chip.energy.static_power, price_usd=chip.power.price, notes=notes, meta=meta)
     new = apply_tdp_cap(new, chip.power.tdp)
     if "timeline" in est.meta:
         from chiplab.perf.timeline import attach_timeline
 
-        new = attach_timeline(new)
+        new = attach_timeline(new, chip.memory.dram_bandwidth)
     return new
 
 

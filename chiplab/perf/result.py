@@ -95,9 +95,17 @@ class Estimate:
         return self.macs / peak if peak > 0 else 0.0
 
     @property
-    def throughput_per_s(self) -> float:
-        """Inferences (samples) per second."""
+    def serial_throughput_per_s(self) -> float:
+        """Inferences per second running one batch at a time (batch / latency)."""
         return self.batch / self.latency_s if self.latency_s > 0 else float("inf")
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Inferences (samples) per second in steady state: batches pipelined so host
+        transfers overlap the device's work (:mod:`chiplab.perf.timeline`); one batch at a
+        time when the estimate has no timeline."""
+        tl = self.meta.get("timeline")
+        return tl["throughput_per_s"] if tl else self.serial_throughput_per_s
 
     @property
     def power_w(self) -> float:
@@ -123,7 +131,9 @@ class Estimate:
                 "throughput_per_s": self.throughput_per_s, "power_w": self.power_w,
                 "energy_per_inference_j": self.energy_per_inference_j, "perf_per_watt": self.perf_per_watt,
                 "perf_per_dollar": self.perf_per_dollar,
-                "dynamic_energy_j": self.dynamic_energy_j, "static_power_w": self.static_power_w}
+                "dynamic_energy_j": self.dynamic_energy_j, "static_power_w": self.static_power_w,
+                "serial_throughput_per_s": self.serial_throughput_per_s,
+                "bottleneck": (self.meta.get("timeline") or {}).get("bottleneck", "device")}
 
     def reprice(self, chip: Any) -> "Estimate":
         """This estimate priced again against ``chip`` (a :class:`ChipSpec` or preset name) from the

@@ -36,9 +36,14 @@ def layer_table(est: Estimate, top: int | None = 20) -> Table:
 def summary_line(est: Estimate) -> str:
     """The TOTAL row per inference: throughput, average power, energy per inference."""
     tot = est.total()
-    return (f"batch {est.batch}: {fmt_si(tot['latency_s'], 's')} and {fmt_si(tot['energy_j'], 'J')} per batch; "
+    line = (f"batch {est.batch}: {fmt_si(tot['latency_s'], 's')} and {fmt_si(tot['energy_j'], 'J')} per batch; "
             f"throughput {tot['throughput_per_s']:,.1f} inferences/s, power {fmt_si(tot['power_w'], 'W')}, "
             f"energy {fmt_si(tot['energy_per_inference_j'], 'J')} per inference")
+    tl = est.meta.get("timeline")
+    if tl and tl["throughput_per_s"] != tot["serial_throughput_per_s"]:
+        line += (f"\nthroughput is steady state (batches pipelined, host transfers overlapped; limited by "
+                 f"{tl['bottleneck']}); one batch at a time: {tot['serial_throughput_per_s']:,.1f} inferences/s")
+    return line
 
 
 #: what each unit column of the compare table means

@@ -151,7 +151,8 @@ def test_every_preset_estimates_resnet18(chip, tmp_cache):
     est = chiplab.estimate("resnet18", chip, batch=2)
     t = est.total()
     assert t["latency_s"] > 0 and t["energy_j"] > 0 and 0 < t["utilization"] <= 1
-    assert t["throughput_per_s"] == pytest.approx(2 / t["latency_s"])
+    assert t["serial_throughput_per_s"] == pytest.approx(2 / t["latency_s"])
+    assert t["throughput_per_s"] >= t["serial_throughput_per_s"] * (1 - 1e-12)   # transfers overlap in steady state
     # every conv / linear layer moves at least its compulsory bytes (weights; the graph's input and output)
     c = load_chip(chip)
     graph = load_graph("resnet18", batch=2)
