@@ -17,7 +17,7 @@ from chiplab.perf.timeline import attach_timeline
 from chiplab.perf.result import Estimate
 
 
-def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, batch: int = 1,
+def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, batch: int | None = None,
              precision: str | None = None, seq_len: int | None = None,
              compat: Literal["default", "scalesim"] = "default", host_transfers: bool = True,
              passes: "str | tuple[str, ...] | None" = None, fuse: bool = True) -> Estimate:
@@ -26,11 +26,16 @@ def estimate(workload: "str | Path | Graph", chip: "str | Path | ChipSpec", *, b
     ``workload``: a built-in name (``resnet50``), ``file.py:factory``, an ``.onnx``
     file, a SCALE-Sim topology ``.csv``, or an already captured :class:`Graph`.
     ``chip``: a preset name, a chip YAML, a SCALE-Sim ``.cfg`` or a :class:`ChipSpec`.
+    ``batch`` (default 1): for a captured :class:`Graph` that records its batch, a different
+    value re-batches it on the IR (:meth:`Graph.with_batch`) instead of capturing again.
     ``passes``: compiler passes to run (names or ``"a,b"``; default all, see
     :mod:`chiplab.perf.passes`); ``fuse=False`` runs none.
     """
-    if batch < 1:
+    if batch is not None and batch < 1:
         raise ChiplabError(f"batch must be >= 1, got {batch}")
+    if isinstance(workload, Graph) and batch is not None and workload.meta.get("batch") not in (None, batch):
+        workload = workload.with_batch(batch)
+    batch = batch or 1
     spec = load_chip(chip)
     prec = precision or spec.native_precision
     spec.arch.require(prec, spec.name)
