@@ -92,6 +92,10 @@ def estimate_cmd(
         est = _estimate(model, chip, batch, precision, seq_len, compat, passes, not no_fuse)
         if csv is not None:
             _write_csv(est.to_dataframe(), csv)
+        from chiplab.hw import load_chip
+        from chiplab.perf.uncertainty import with_range
+
+        with_range(est, load_chip(chip))      # cheap: re-prices, never re-runs
         if trace is not None:
             from chiplab.perf.timeline import write_trace
 
@@ -105,12 +109,14 @@ def estimate_cmd(
     if as_json:
         sys.stdout.write(est.to_json() + "\n")
         return
-    from chiplab.report.tables import layer_table, summary_line
+    from chiplab.report.tables import layer_table, range_line, summary_line
 
     out.print(layer_table(est, top=None if show_all else 20))
     out.print(summary_line(est), highlight=False)
     if "passes" in est.meta:
         out.print(f"passes: {est.meta['passes']}", highlight=False)
+    if range_line(est):
+        out.print(range_line(est), highlight=False)
     for n in est.notes:
         out.print(f"[yellow]note:[/] {n}")
 
@@ -150,7 +156,10 @@ def compare_cmd(
         for name in names:
             prog.update(task, description=f"estimating on {name}")
             try:
-                ests.append(_estimate(graph, name, batch, precision, seq_len, "default"))
+                from chiplab.hw import load_chip
+                from chiplab.perf.uncertainty import with_range
+
+                ests.append(with_range(_estimate(graph, name, batch, precision, seq_len, "default"), load_chip(name)))
             except CapabilityError as e:
                 if not precision:
                     _fail(e)
