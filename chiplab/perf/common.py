@@ -1,27 +1,25 @@
-"""Pieces every architecture's performance model shares.
+"""Counts every architecture class shares, and byte helpers.
 
-* :func:`vector_layer` — non-matrix ops (ELEMENTWISE, NORM, SOFTMAX, POOL, REDUCE,
-  EMBEDDING, DATA_MOVEMENT) on the chip's vector unit, priced by a roofline:
+* :func:`vector_counts` — non-matrix ops (ELEMENTWISE, NORM, SOFTMAX, POOL, REDUCE,
+  EMBEDDING, DATA_MOVEMENT) on the chip's vector unit, by roofline:
   ``time = max(vector_ops / lanes / f_vector, bytes_moved / bandwidth)``.
-* :func:`view_layer` — metadata-only ops (reshape, slice): zero cost, bound NONE.
-* :func:`hw_block_layer` — a fixed-function block captured as one HW_BLOCK node,
-  priced from ``node.attrs["cost"]`` (a :class:`chiplab.hwblock.HwCost` or its
-  fields as a dict), in the block's own clock.
-* :func:`host_transfer_layers` — graph inputs in and graph outputs out over the
-  host link (bound HOST).
-* :class:`Actions` and :func:`price` — count actions first (MACs, SRAM and DRAM
-  bytes, vector ops, host bytes), then price them with the chip's energy table.
+* :func:`view_counts` — metadata-only ops (reshape, slice): zero cost, bound NONE.
+* :func:`hw_block_counts` — a fixed-function block captured as one HW_BLOCK node,
+  from ``node.attrs["cost"]`` (a :class:`chiplab.hwblock.HwCost` or its fields as a
+  dict), in the block's own clock.
+* :func:`host_counts` — graph inputs in and graph outputs out over the host link.
+* :func:`fused_counts` — a node fused into its producer's output pipeline.
+* ``*_layer`` helpers price those counts at once (one row, for tests and notebooks).
 
-Every helper returns a :class:`~chiplab.perf.result.LayerEstimate` whose ``cycles``
-are in the *main* clock passed in (``clock_hz``), so rows of one estimate add up.
-Tensor sizes: floating-point tensors are counted at the estimate's precision
-(a model captured in fp32 but run in int8 moves 1 byte per element); integer and
-boolean tensors (indices, masks) keep their own width.
+Counts are priced by :mod:`chiplab.perf.price`; every row's ``cycles`` are in the
+chip's main clock, so rows of one estimate add up. Tensor sizes: floating-point
+tensors are counted at the estimate's precision (a model captured in fp32 but run in
+int8 moves 1 byte per element); integer and boolean tensors (indices, masks) keep
+their own width.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
 
 from chiplab.errors import ChiplabError
 from chiplab.hw.spec import ChipSpec
@@ -63,51 +61,6 @@ def node_bytes(node: Node, precision: str) -> tuple[float, float]:
         idx = sum(tensor_bytes(t, precision) for t in node.inputs if t.role is not Role.WEIGHT)
         return idx + written, written
     return sum(tensor_bytes(t, precision) for t in node.inputs), written
-
-
-# --------------------------------------------------------------------------- energy
-@dataclass
-class Actions:
-    """Action counts of one layer, before pricing. Bytes are plain byte counts."""
-
-    macs: float = 0.0
-    sram_read: float = 0.0
-    sram_write: float = 0.0
-    dram_read: float = 0.0
-    dram_write: float = 0.0
-    vector_ops: float = 0.0
-    host_bytes: float = 0.0
-
-    def __add__(self, other: "Actions") -> "Actions":
-        return Actions(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
-
-    @property
-    def dram_bytes(self) -> float:
-        return self.dram_read + self.dram_write
-
-    @property
-    def sram_bytes(self) -> float:
-        return self.sram_read + self.sram_write
-
-
-def price(actions: Actions, chip: ChipSpec, precision: str) -> tuple[float, dict[str, float]]:
-    """Dynamic energy of ``actions`` with the chip's energy table: (joules, joules by action).
-
-    MAC energy is looked up only when the layer does MACs, so a chip without an
-    entry for ``precision`` can still price its vector and memory work.
-    """
-    e = chip.energy
-    br = {
-        "mac": actions.macs * e.mac_energy(precision, chip.name) if actions.macs else 0.0,
-        "sram_read": actions.sram_read * e.sram_read_per_byte,
-        "sram_write": actions.sram_write * e.sram_write_per_byte,
-        "dram_read": actions.dram_read * e.dram_read_per_byte,
-        "dram_write": actions.dram_write * e.dram_write_per_byte,
-        "vector": actions.vector_ops * e.vector_op,
-        "host_link": actions.host_bytes * e.host_link_per_byte,
-    }
-    br = {k: v for k, v in br.items() if v}
-    return sum(br.values()), br
 
 
 # --------------------------------------------------------------------------- counts of the shared layer kinds

@@ -4,7 +4,7 @@ import pytest
 from chiplab.hw import load_chip
 from chiplab.hwblock import HwCost
 from chiplab.ir.graph import Graph, Node, OpKind, Role, TensorSpec
-from chiplab.perf.common import (Actions, host_transfer_layers, hw_block_layer, node_bytes, price, vector_layer,
+from chiplab.perf.common import (host_transfer_layers, hw_block_layer, node_bytes, vector_layer,
                                  view_layer)
 from chiplab.perf.result import Bound
 
@@ -68,12 +68,17 @@ def test_host_transfers():
     assert after[0].latency_s == pytest.approx(5e-6 + nb / 16e9)
 
 
-def test_price():
-    e, br = price(Actions(macs=1e6, sram_read=100, dram_write=10), CHIP, "int8")
+def test_energy_of_counts():
+    from chiplab.perf.counts import READ, WRITE, Counts, Level, Operand, zero
+    from chiplab.perf.price import energy
+
+    c = Counts(time=zero(), unit="array", macs=1e6)
+    c.add(Level.SRAM, Operand.INPUT, READ, 100).add(Level.DRAM, Operand.OUTPUT, WRITE, 10)
+    e, br = energy(c, CHIP, "int8")
     assert br["mac"] == pytest.approx(0.23e-6)
     assert e == pytest.approx(0.23e-6 + 100 * 1.25e-12 + 10 * 160e-12)
     with pytest.raises(ValueError, match="fp16"):
-        price(Actions(macs=1), CHIP, "fp16")
+        energy(Counts(time=zero(), unit="array", macs=1), CHIP, "fp16")
 
 
 def test_fusion_passes_absorb_single_consumer_tails_and_residual_adds():

@@ -65,3 +65,18 @@ def test_reprice_keeps_a_timeline():
     again = est.reprice(chiplab.load_chip("a100-sxm4-40gb"))
     assert again.meta["timeline"]["throughput_per_s"] == pytest.approx(est.meta["timeline"]["throughput_per_s"])
     assert trace_events(again)["traceEvents"]
+
+
+def test_cli_estimate_trace_no_fuse_and_range(tmp_path):
+    from typer.testing import CliRunner
+
+    from chiplab.cli import app
+
+    out = tmp_path / "trace.json"
+    res = CliRunner().invoke(app, ["estimate", "resnet18", "--chip", "a100-sxm4-40gb", "--batch", "2",
+                                   "--trace", str(out), "--no-fuse"])
+    assert res.exit_code == 0, res.output
+    assert "passes: none" in res.output and "range:" in res.output and "steady state" in res.output
+    assert any(e["ph"] == "X" for e in json.loads(out.read_text())["traceEvents"])
+    bad = CliRunner().invoke(app, ["estimate", "resnet18", "--chip", "a100-sxm4-40gb", "--passes", "fold-all"])
+    assert bad.exit_code == 2 and "unknown pass" in bad.output
