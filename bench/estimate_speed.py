@@ -1,11 +1,13 @@
 """How fast is one estimate? ResNet-50 (batch 1) on systolic presets, capture excluded.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/estimate_speed.py [--repeats 50] [--chip systolic-128]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/estimate_speed.py [--repeats 50] [--chip systolic-128 ...]
 
 Uses the captured graph from ``chiplab.capture`` when that front end is installed;
 otherwise builds the same ResNet-50 IR directly (every conv, batch-norm, ReLU,
 residual add, pool, flatten and the classifier, with tensor shapes: 177 nodes) so
-the timing does not depend on another module. Target: median < 50 ms.
+the timing does not depend on another module. Target: median < 10 ms per estimate of
+the captured graph (passes, counts, pricing, timeline), chip parsed once. A benchmark:
+it prints a table and the ratio to the target; it does not fail.
 """
 from __future__ import annotations
 
@@ -85,26 +87,37 @@ def load_resnet50() -> tuple[Graph, str]:
         return resnet50_ir(), f"hand-built IR (capture unavailable: {type(e).__name__})"
 
 
+def time_estimate(graph: Graph, chip, repeats: int, compat: str = "default"):
+    """(median s, min s, the estimate) of ``repeats`` estimates of a captured graph on a
+    loaded chip: passes, counts, pricing, power cap and timeline; no capture, no YAML parse."""
+    est = estimate(graph, chip, compat=compat)          # warm-up (imports)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        est = estimate(graph, chip, compat=compat)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), min(times), est
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=50)
-    ap.add_argument("--chip", default="systolic-128")
+    ap.add_argument("--chip", action="append", help="chip preset (repeatable; default: systolic-128 and a100-sxm4-40gb)")
     ap.add_argument("--compat", default="default", choices=("default", "scalesim"))
+    ap.add_argument("--target-ms", type=float, default=10.0)
     args = ap.parse_args(argv)
+    from chiplab.hw import load_chip
+
     graph, source = load_resnet50()
-    estimate(graph, args.chip, compat=args.compat)          # warm-up (imports, preset parse)
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        est = estimate(graph, args.chip, compat=args.compat)
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    print(f"graph: {graph.name}, {len(graph)} nodes, {graph.macs / 1e9:.2f} GMAC, from {source}")
-    print(f"chip {args.chip}, compat {args.compat}: {est.latency_s * 1e3:.3f} ms/inference, "
-          f"{est.energy_j * 1e3:.2f} mJ, utilization {est.utilization:.1%}")
-    print(f"estimate time: median {med * 1e3:.2f} ms, min {min(times) * 1e3:.2f} ms over {args.repeats} runs "
-          f"(target < 50 ms): {'OK' if med < 0.05 else 'TOO SLOW'}")
-    return 0 if med < 0.05 else 1
+    print(f"graph: {graph.name}, {len(graph)} nodes, {graph.macs / 1e9:.2f} GMAC, from {source}; "
+          f"target < {args.target_ms:g} ms per estimate (capture and chip-file parse excluded)")
+    print(f"{'chip':<18} {'median ms':>10} {'min ms':>8} {'median/target':>14}  result")
+    for name in args.chip or ["systolic-128", "a100-sxm4-40gb"]:
+        med, best, est = time_estimate(graph, load_chip(name), args.repeats, args.compat)
+        tot = est.total()
+        print(f"{name:<18} {med * 1e3:>10.2f} {best * 1e3:>8.2f} {med * 1e3 / args.target_ms:>14.2f}  "
+              f"{tot['latency_s'] * 1e3:.3f} ms/batch, {tot['throughput_per_s']:,.0f} inf/s steady state")
+    return 0
 
 
 if __name__ == "__main__":

@@ -97,6 +97,11 @@ def estimate_cmd(
     input_shape: Optional[list[str]] = typer.Option(None, "--input-shape", help="input shape for a file.py:factory, e.g. 1x3x224x224 (repeat for several inputs)"),
     allow_unsupported: bool = typer.Option(False, "--allow-unsupported", help="price ops chiplab has no model for as memory-bound (with a note) instead of failing"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="also write a roofline PNG (matplotlib) to this file"),
+    no_fuse: bool = typer.Option(False, "--no-fuse", help="run no compiler pass: every element-wise op is its own layer"),
+    passes: Optional[str] = typer.Option(None, "--passes", help="comma-separated compiler passes (default: all: "
+                                         "fuse-epilogue,fuse-residual)"),
+    trace: Optional[Path] = typer.Option(None, "--trace", help="write the timeline of 3 pipelined batches as "
+                                         "Chrome/Perfetto trace-event JSON"),
 ) -> None:
     """Per-layer and whole-model latency, energy and utilization of MODEL on CHIP."""
     if compat not in ("default", "scalesim"):
@@ -104,9 +109,20 @@ def estimate_cmd(
     shapes = _shapes(input_shape)
     try:
         est = _estimate(model, chip, batch, precision, seq_len, compat, input_shapes=shapes,
-                        allow_unsupported=allow_unsupported)
+                        allow_unsupported=allow_unsupported, passes=passes, fuse=not no_fuse)
         if csv is not None:
             _write_csv(est.to_dataframe(), csv)
+        from chiplab.hw import load_chip
+        from chiplab.perf.uncertainty import with_range
+
+        with_range(est, load_chip(chip))      # cheap: re-prices, never re-runs
+        if trace is not None:
+            from chiplab.perf.timeline import write_trace
+
+            try:
+                write_trace(est, trace)
+            except OSError as e:
+                raise ChiplabError(f"--trace: cannot write {trace}: {e.strerror}") from None
         if plot is not None:
             from chiplab.report.static import estimate_plot
 
@@ -117,10 +133,14 @@ def estimate_cmd(
     if as_json:
         sys.stdout.write(est.to_json() + "\n")
         return
-    from chiplab.report.tables import layer_table, summary_line
+    from chiplab.report.tables import layer_table, range_line, summary_line
 
     out.print(layer_table(est, top=None if show_all else 20))
     out.print(summary_line(est), highlight=False)
+    if "passes" in est.meta:
+        out.print(f"passes: {est.meta['passes']}", highlight=False)
+    if range_line(est):
+        out.print(range_line(est), highlight=False)
     for n in est.notes:
         out.print(f"[yellow]note:[/] {n}")
 
@@ -164,7 +184,10 @@ def compare_cmd(
         for name in names:
             prog.update(task, description=f"estimating on {name}")
             try:
-                ests.append(_estimate(graph, name, batch, precision, seq_len, "default"))
+                from chiplab.hw import load_chip
+                from chiplab.perf.uncertainty import with_range
+
+                ests.append(with_range(_estimate(graph, name, batch, precision, seq_len, "default"), load_chip(name)))
             except CapabilityError as e:
                 if not precision:
                     _fail(e)

@@ -212,6 +212,12 @@ class Graph:
     def weight_bytes(self) -> int:
         return sum(n.bytes_by_role(Role.WEIGHT) for n in self.nodes)
 
+    def with_batch(self, batch: int) -> "Graph":
+        """This graph at another batch size, without capturing again (:mod:`chiplab.ir.rebatch`)."""
+        from chiplab.ir.rebatch import with_batch
+
+        return with_batch(self, batch)
+
     def consumers(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {n.name: [] for n in self.nodes}
         for n in self.nodes:

@@ -11,9 +11,12 @@ from __future__ import annotations
 from chiplab.hw.arch.cpu import CpuArch
 from chiplab.ir.graph import Node
 from chiplab.perf.base import ModelBase
-from chiplab.perf.common import Actions, blocked_dram_bytes, gemm_operand_bytes, node_bytes, price, utilization, vector_layer
+from chiplab.perf.common import blocked_dram_bytes, gemm_operand_bytes, node_bytes, vector_counts
+from chiplab.perf.counts import READ, WRITE, Counts, Level, Max, Operand, Term, over
 from chiplab.perf.registry import register
-from chiplab.perf.result import Bound, LayerEstimate
+from chiplab.perf.result import Bound
+
+DRAM = ("memory.dram_bandwidth", "arch.dram_efficiency")
 
 
 @register("cpu")
@@ -22,33 +25,28 @@ class CpuModel(ModelBase):
     fuses = False        # eager framework: one op at a time
     host_side = True     # the data is already on the host: no host-link transfers
 
-    def vector_layer(self, node: Node) -> LayerEstimate:
+    def vector_counts(self, node: Node, ctx=None) -> Counts:
         """SIMD lanes by roofline against the LLC when the op's bytes fit in it, else DRAM."""
         read, written = node_bytes(node, self.precision)
-        fits = read + written <= self.arch.llc
-        llc_bw = self.arch.llc_bandwidth or self.chip.memory.dram_bandwidth
-        bw = llc_bw if fits else self.chip.memory.dram_bandwidth * self.arch.dram_efficiency
-        row = vector_layer(node, self.chip, self.precision, self.clock_hz, bandwidth_bytes_per_s=bw,
-                           memory=Bound.SRAM if fits else Bound.DRAM)
-        return self.add_overhead(row, self.arch.op_overhead)
+        if read + written <= self.arch.llc:
+            llc = ("arch.llc_bandwidth",) if self.arch.llc_bandwidth else ("memory.dram_bandwidth",)
+            c = vector_counts(node, self.precision, rate=llc, memory=Bound.SRAM)
+        else:
+            c = vector_counts(node, self.precision, rate=DRAM, memory=Bound.DRAM)
+        return self.with_overhead(c, "arch.op_overhead")
 
-    def matrix_layer(self, node: Node) -> LayerEstimate:
+    def matrix_counts(self, node: Node, ctx=None) -> Counts:
         a, p = self.arch, self.precision
-        t_compute = node.macs / (self.peak_macs_per_cycle * a.gemm_efficiency * self.clock_hz)
+        ideal = node.macs / self.peak_macs_per_cycle
         ab, bb, cb = gemm_operand_bytes(node, p)
         dram = blocked_dram_bytes(ab, bb, cb, a.llc)
-        t_dram = dram / (self.chip.memory.dram_bandwidth * a.dram_efficiency)
-        terms = {Bound.COMPUTE: t_compute, Bound.DRAM: t_dram}
+        terms = [Term(Bound.COMPUTE, ideal, div=("clock_hz", "arch.gemm_efficiency")), over(Bound.DRAM, dram, *DRAM)]
         if a.llc_bandwidth:
-            terms[Bound.SRAM] = (ab + bb + cb) / a.llc_bandwidth
-        bound = max(terms, key=terms.get)
-        t = terms[bound]
-        acts = Actions(macs=node.macs, dram_read=dram - cb, dram_write=cb, sram_read=ab + bb, sram_write=cb)
-        energy, br = price(acts, self.chip, p)
-        row = LayerEstimate(name=node.label, node=node.name, op=node.op.value, macs=node.macs, cycles=t * self.clock_hz,
-                            latency_s=t, energy_j=energy, bound=bound, utilization=0.0, unit="simd",
-                            dram_bytes=dram, sram_bytes=ab + bb + cb, compute_cycles=t_compute * self.clock_hz,
-                            energy_breakdown=br)
-        row = self.add_overhead(row, a.op_overhead)
-        row.utilization = utilization(node.macs, row.cycles, self.peak_macs_per_cycle)
-        return row
+            terms.append(over(Bound.SRAM, ab + bb + cb, "arch.llc_bandwidth"))
+        c = Counts(time=Max(tuple(terms)), unit="simd", macs=node.macs, compute_cycles=ideal / a.gemm_efficiency)
+        w = min(bb, dram - cb)
+        c.add(Level.DRAM, Operand.WEIGHT, READ, w).add(Level.DRAM, Operand.INPUT, READ, dram - cb - w)
+        c.add(Level.DRAM, Operand.OUTPUT, WRITE, cb)
+        c.add(Level.SRAM, Operand.INPUT, READ, ab).add(Level.SRAM, Operand.WEIGHT, READ, bb)
+        c.add(Level.SRAM, Operand.OUTPUT, WRITE, cb)
+        return self.with_overhead(c, "arch.op_overhead")

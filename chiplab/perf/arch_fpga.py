@@ -17,16 +17,17 @@ import math
 from chiplab.hw.arch.fpga import FpgaOverlayArch
 from chiplab.ir.graph import Node
 from chiplab.perf.base import ModelBase
-from chiplab.perf.common import Actions, gemm_operand_bytes, price, utilization
+from chiplab.perf.common import gemm_operand_bytes
+from chiplab.perf.counts import READ, WRITE, Counts, Level, Max, Operand, Term, over
 from chiplab.perf.registry import register
-from chiplab.perf.result import Bound, LayerEstimate
+from chiplab.perf.result import Bound
 
 
 @register("fpga_overlay")
 class FpgaOverlayModel(ModelBase):
     arch_type = FpgaOverlayArch
 
-    def matrix_layer(self, node: Node) -> LayerEstimate:
+    def matrix_counts(self, node: Node, ctx=None) -> Counts:
         a, g = self.arch, node.gemm
         if node.conv is not None:
             c = node.conv
@@ -36,20 +37,15 @@ class FpgaOverlayModel(ModelBase):
         per_group = (math.ceil(pixels / (a.pixel_parallelism * a.engines)) * math.ceil(cin / a.input_channel_parallelism)
                      * math.ceil(cout / a.output_channel_parallelism) * taps)
         mpl = a.macs_per_lane[self.precision]
-        compute_cycles = g.batch * per_group / (mpl * a.compiler_efficiency)
+        ideal = g.batch * per_group / mpl
         ab, bb, cb = gemm_operand_bytes(node, self.precision)
         # the buffer holds the weights and a slice of activations; what does not fit is re-read once per pass
         passes = max(1, math.ceil((ab + bb) / a.on_chip_buffer))
         dram = bb + ab * (1 if ab + bb <= a.on_chip_buffer else passes) + cb
-        t_compute = compute_cycles / self.clock_hz
-        t_dram = dram / self.chip.memory.dram_bandwidth
-        bound = Bound.COMPUTE if t_compute >= t_dram else Bound.DRAM
-        t = max(t_compute, t_dram)
-        acts = Actions(macs=node.macs, dram_read=dram - cb, dram_write=cb, sram_read=ab + bb, sram_write=cb)
-        energy, br = price(acts, self.chip, self.precision)
-        cycles = t * self.clock_hz
-        return LayerEstimate(name=node.label, node=node.name, op=node.op.value, macs=node.macs, cycles=cycles,
-                             latency_s=t, energy_j=energy, bound=bound,
-                             utilization=utilization(node.macs, cycles, self.peak_macs_per_cycle), unit="dpu",
-                             dram_bytes=dram, sram_bytes=ab + bb + cb, compute_cycles=compute_cycles,
-                             energy_breakdown=br)
+        t = Max((Term(Bound.COMPUTE, ideal, div=("clock_hz", "arch.compiler_efficiency")),
+                 over(Bound.DRAM, dram, "memory.dram_bandwidth")))
+        c = Counts(time=t, unit="dpu", macs=node.macs, compute_cycles=ideal / a.compiler_efficiency)
+        c.add(Level.DRAM, Operand.WEIGHT, READ, bb).add(Level.DRAM, Operand.INPUT, READ, dram - cb - bb)
+        c.add(Level.DRAM, Operand.OUTPUT, WRITE, cb)
+        c.add(Level.SRAM, Operand.INPUT, READ, ab).add(Level.SRAM, Operand.WEIGHT, READ, bb)
+        return c.add(Level.SRAM, Operand.OUTPUT, WRITE, cb)

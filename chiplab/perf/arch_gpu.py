@@ -25,47 +25,41 @@ import math
 from chiplab.hw.arch.gpu import GpuArch
 from chiplab.ir.graph import Node
 from chiplab.perf.base import ModelBase
-from chiplab.perf.common import Actions, blocked_dram_bytes, gemm_operand_bytes, price, utilization, vector_layer
+from chiplab.perf.common import blocked_dram_bytes, gemm_operand_bytes, vector_counts
+from chiplab.perf.counts import READ, WRITE, Counts, Level, Max, Operand, Term, over
 from chiplab.perf.registry import register
-from chiplab.perf.result import Bound, LayerEstimate
+from chiplab.perf.result import Bound
+
+DRAM = ("memory.dram_bandwidth", "arch.dram_efficiency")
 
 
 @register("gpu")
 class GpuModel(ModelBase):
     arch_type = GpuArch
 
-    def vector_layer(self, node: Node) -> LayerEstimate:
+    def vector_counts(self, node: Node, ctx=None) -> Counts:
         """CUDA cores by roofline against HBM, plus a kernel launch."""
-        row = vector_layer(node, self.chip, self.precision, self.clock_hz,
-                           bandwidth_bytes_per_s=self.chip.memory.dram_bandwidth * self.arch.dram_efficiency)
-        return self.add_overhead(row, self.arch.launch_overhead)
+        return self.with_overhead(vector_counts(node, self.precision, rate=DRAM), "arch.launch_overhead")
 
-    def matrix_layer(self, node: Node) -> LayerEstimate:
+    def matrix_counts(self, node: Node, ctx=None) -> Counts:
         a, g, p = self.arch, node.gemm, self.precision
         tiles_m, tiles_n = math.ceil(g.M / a.tile_m), math.ceil(g.N / a.tile_n)
         tiles = g.batch * tiles_m * tiles_n
         slots = a.sms * a.ctas_per_sm
         waves = math.ceil(tiles / slots)
-        rate = a.macs_per_sm(p) * a.tensor_efficiency / a.ctas_per_sm     # MACs per cycle per CTA
-        t_compute = waves * (a.tile_m * a.tile_n * g.K / rate) / self.clock_hz
+        # cycles at full tensor efficiency: MACs per cycle per CTA = macs_per_sm / ctas_per_sm
+        ideal = waves * a.tile_m * a.tile_n * g.K * a.ctas_per_sm / a.macs_per_sm(p)
         ab, bb, cb = gemm_operand_bytes(node, p)
         e = ab / max(g.batch * g.M * g.K, 1)      # bytes per A element as streamed (conv: ifmap reuse)
         l2_bytes = tiles * g.K * (a.tile_m * e + a.tile_n * bb / max(g.batch * g.K * g.N, 1)) + cb
         dram = blocked_dram_bytes(ab, bb, cb, a.l2)
-        t_l2 = l2_bytes / a.l2_bandwidth
-        t_dram = dram / (self.chip.memory.dram_bandwidth * a.dram_efficiency)
-        terms = {Bound.COMPUTE: t_compute, Bound.SRAM: t_l2, Bound.DRAM: t_dram}
-        bound = max(terms, key=terms.get)
-        t = terms[bound]
-        acts = Actions(macs=node.macs, dram_read=dram - cb, dram_write=cb, sram_read=l2_bytes - cb, sram_write=cb)
-        energy, br = price(acts, self.chip, p)
-        cycles = t * self.clock_hz
-        row = LayerEstimate(name=node.label, node=node.name, op=node.op.value, macs=node.macs, cycles=cycles,
-                            latency_s=t, energy_j=energy, bound=bound,
-                            utilization=0.0, unit="tensor" if p in a.tensor_macs_per_sm else "cuda",
-                            dram_bytes=dram, sram_bytes=l2_bytes, compute_cycles=t_compute * self.clock_hz,
-                            energy_breakdown=br,
-                            notes=[f"{tiles} tiles of {a.tile_m}x{a.tile_n} in {waves} wave(s) on {a.sms} SMs"])
-        row = self.add_overhead(row, a.launch_overhead)
-        row.utilization = utilization(node.macs, row.cycles, self.peak_macs_per_cycle)
-        return row
+        t = Max((Term(Bound.COMPUTE, ideal, div=("clock_hz", "arch.tensor_efficiency")),
+                 over(Bound.SRAM, l2_bytes, "arch.l2_bandwidth"), over(Bound.DRAM, dram, *DRAM)))
+        c = Counts(time=t, unit="tensor" if p in a.tensor_macs_per_sm else "cuda", macs=node.macs,
+                   compute_cycles=ideal / a.tensor_efficiency,
+                   notes=[f"{tiles} tiles of {a.tile_m}x{a.tile_n} in {waves} wave(s) on {a.sms} SMs"])
+        w = min(bb, dram - cb)
+        c.add(Level.DRAM, Operand.WEIGHT, READ, w).add(Level.DRAM, Operand.INPUT, READ, dram - cb - w)
+        c.add(Level.DRAM, Operand.OUTPUT, WRITE, cb)
+        c.add(Level.SRAM, Operand.INPUT, READ, l2_bytes - cb).add(Level.SRAM, Operand.OUTPUT, WRITE, cb)
+        return self.with_overhead(c, "arch.launch_overhead")

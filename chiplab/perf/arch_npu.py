@@ -13,24 +13,20 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from chiplab.errors import ChiplabError
 from chiplab.hw.arch.npu import NpuArch
-from chiplab.hw.arch.systolic import SystolicArch
-from chiplab.hw.spec import ChipSpec
 from chiplab.ir.graph import GemmShape, Node
-from chiplab.perf.arch_systolic import SystolicModel
-from chiplab.perf.registry import EstimateOptions, register
-from chiplab.perf.result import Bound, LayerEstimate
+from chiplab.perf.arch_systolic import ArrayView, SystolicModel
+from chiplab.perf.counts import Counts, Level, Max, over
+from chiplab.perf.registry import register
+from chiplab.perf.result import Bound
 
 
-def as_systolic(chip: ChipSpec) -> ChipSpec:
-    """The equivalent single-engine systolic chip (same memory, vector unit, energy)."""
-    a: NpuArch = chip.arch
+def engine_view(a: NpuArch) -> ArrayView:
+    """One GEMM engine with its three buffers carved from the shared SRAM."""
     rest = a.sram * (1 - a.activation_fraction) / 2
-    arch = SystolicArch(kind="systolic", clock=a.clock, rows=a.rows, cols=a.cols, dataflow=a.dataflow,
-                        macs_per_pe=a.macs_per_pe, ifmap_sram=a.sram * a.activation_fraction, filter_sram=rest,
-                        ofmap_sram=rest, ifmap_sram_bandwidth=a.sram_bandwidth, double_buffered=True)
-    return chip.model_copy(update={"arch": arch})
+    return ArrayView(rows=a.rows, cols=a.cols, dataflow=a.dataflow, macs_per_pe=a.macs_per_pe,
+                     ifmap_sram=a.sram * a.activation_fraction, filter_sram=rest, ofmap_sram=rest,
+                     ifmap_sram_bandwidth=a.sram_bandwidth, double_buffered=True)
 
 
 def share(node: Node, parts: int) -> Node:
@@ -52,29 +48,17 @@ def share(node: Node, parts: int) -> Node:
 
 @register("npu")
 class NpuModel(SystolicModel):
-    def __init__(self, chip: ChipSpec, options: EstimateOptions) -> None:
-        if not isinstance(chip.arch, NpuArch):
-            raise TypeError(f"{chip.name}: NpuModel needs an npu arch, got {chip.arch.kind!r}")
-        if options.compat != "default":
-            raise ChiplabError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
-        self.npu = chip.arch
-        super().__init__(as_systolic(chip), options)
-        self.npu_chip = chip
+    arch_type = NpuArch
+    compat_modes = ("default",)
 
-    @property
-    def peak_macs_per_cycle(self) -> float:
-        return self.npu.peak_macs_per_cycle(self.precision)
+    def array_view(self) -> ArrayView:
+        return engine_view(self.arch)
 
-    def matrix_layer(self, node: Node, res=None) -> LayerEstimate:
-        whole = super().matrix_layer(node, res)
-        if self.npu.arrays == 1:
+    def matrix_counts(self, node: Node, res=None) -> Counts:
+        whole = super().matrix_counts(node, res)
+        if self.arch.arrays == 1:
             return whole
-        part = super().matrix_layer(share(node, self.npu.arrays), res)
-        t_dram = whole.dram_bytes / self.chip.memory.dram_bandwidth
-        t = max(part.latency_s, t_dram)
-        bound = Bound.DRAM if t_dram > part.latency_s else part.bound
-        cycles = t * self.clock_hz
-        util = node.macs / (self.peak_macs_per_cycle * cycles) if cycles > 0 else 0.0
-        return dataclasses.replace(whole, cycles=cycles, latency_s=t, bound=bound, utilization=util,
-                                   compute_cycles=part.compute_cycles,
-                                   notes=[*whole.notes, f"split over {self.npu.arrays} engines"])
+        part = super().matrix_counts(share(node, self.arch.arrays), res)
+        t = Max((part.time, over(Bound.DRAM, whole.bytes(Level.DRAM), "memory.dram_bandwidth")))
+        return dataclasses.replace(whole, time=t, compute_cycles=part.compute_cycles, stall_cycles=None,
+                                   notes=[*whole.notes, f"split over {self.arch.arrays} engines"])

@@ -16,15 +16,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from chiplab.errors import ChiplabError
 from chiplab.hw.arch.rs import RowStationaryArch
-from chiplab.hw.arch.systolic import SystolicArch
-from chiplab.hw.spec import ChipSpec
 from chiplab.ir.graph import Node
-from chiplab.perf.arch_systolic import SystolicModel
-from chiplab.perf.common import utilization
-from chiplab.perf.registry import EstimateOptions, register
-from chiplab.perf.result import Bound, LayerEstimate
+from chiplab.perf.arch_systolic import ArrayView, SystolicModel
+from chiplab.perf.counts import Counts, Level, Max, cycles, over
+from chiplab.perf.registry import register
+from chiplab.perf.result import Bound
 
 
 def rs_cycles(node: Node, rows: int, cols: int, macs_per_pe: float) -> float:
@@ -45,25 +42,21 @@ def rs_cycles(node: Node, rows: int, cols: int, macs_per_pe: float) -> float:
 
 @register("row_stationary")
 class RowStationaryModel(SystolicModel):
-    def __init__(self, chip: ChipSpec, options: EstimateOptions) -> None:
-        if not isinstance(chip.arch, RowStationaryArch):
-            raise TypeError(f"{chip.name}: RowStationaryModel needs a row_stationary arch, got {chip.arch.kind!r}")
-        if options.compat != "default":
-            raise ChiplabError(f"{chip.name}: --compat {options.compat} applies to systolic arrays only")
-        self.rs = chip.arch
-        a = chip.arch
-        ws = SystolicArch(kind="systolic", clock=a.clock, rows=a.rows, cols=a.cols, dataflow="ws",
-                          macs_per_pe=a.macs_per_pe, ifmap_sram=a.global_buffer / 2,
-                          filter_sram=a.filter_spad * a.rows * a.cols, ofmap_sram=a.global_buffer / 2,
-                          double_buffered=True, accumulator_bytes=a.accumulator_bytes)
-        super().__init__(chip.model_copy(update={"arch": ws}), options)
+    arch_type = RowStationaryArch
+    compat_modes = ("default",)
 
-    def matrix_layer(self, node: Node, res=None) -> LayerEstimate:
-        mem = super().matrix_layer(node, res)
-        compute = rs_cycles(node, self.rs.rows, self.rs.cols, self.rs.macs_per_pe[self.precision])
-        dram_cycles = mem.dram_bytes / self.chip.memory.dram_bandwidth * self.clock_hz
-        cycles = max(compute, dram_cycles)
-        bound = Bound.COMPUTE if compute >= dram_cycles else Bound.DRAM
-        return dataclasses.replace(mem, cycles=cycles, latency_s=cycles / self.clock_hz, compute_cycles=compute,
-                                   bound=bound, utilization=utilization(node.macs, cycles, self.peak_macs_per_cycle),
-                                   notes=[f"row-stationary: {self.rs.rows}x{self.rs.cols} PEs; traffic as WS tiling"])
+    def array_view(self) -> ArrayView:
+        """The memory side: a weight-stationary array whose buffers are the global buffer
+        (activations, psums) and the PE scratchpads (filters)."""
+        a = self.arch
+        return ArrayView(rows=a.rows, cols=a.cols, dataflow="ws", macs_per_pe=a.macs_per_pe,
+                         ifmap_sram=a.global_buffer / 2, filter_sram=a.filter_spad * a.rows * a.cols,
+                         ofmap_sram=a.global_buffer / 2, double_buffered=True, accumulator_bytes=a.accumulator_bytes)
+
+    def matrix_counts(self, node: Node, res=None) -> Counts:
+        mem = super().matrix_counts(node, res)
+        a = self.arch
+        compute = rs_cycles(node, a.rows, a.cols, a.macs_per_pe[self.precision])
+        t = Max((cycles(Bound.COMPUTE, compute), over(Bound.DRAM, mem.bytes(Level.DRAM), "memory.dram_bandwidth")))
+        return dataclasses.replace(mem, time=t, compute_cycles=compute, stall_cycles=None,
+                                   notes=[f"row-stationary: {a.rows}x{a.cols} PEs; traffic as WS tiling"])

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
-from chiplab.errors import ChiplabError
 from chiplab.hw.arch.systolic import SystolicArch
-from chiplab.hw.spec import ChipSpec
 from chiplab.ir.graph import GemmShape, Graph, GraphError, Node, OpKind, Role
-from chiplab.perf.common import (Actions, add_fused_rows, fusion_plan, host_transfer_layers, hw_block_layer, node_bytes, precision_bytes, price,
-                                 tensor_bytes, utilization, vector_layer, view_layer)
+from chiplab.perf.base import ModelBase
+from chiplab.perf.common import node_bytes, precision_bytes, tensor_bytes, vector_counts, vector_time
+from chiplab.perf.counts import READ, WRITE, Counts, Level, Max, Operand, Rates, Sum, cycles, evaluate, over
+from chiplab.perf.passes import Plan
 from chiplab.perf.registry import EstimateOptions, register
-from chiplab.perf.result import Bound, LayerEstimate
+from chiplab.perf.result import Bound
 from chiplab.perf.systolic_residency import Residency, plan_residency
 from chiplab.perf.systolic_map import (dram_traffic, map_gemm, pipelined_cycles, psum_resident_plan,
                                        scalesim_cycles, scalesim_dram_traffic, sram_traffic)
@@ -40,76 +41,75 @@ from chiplab.perf.systolic_map import (dram_traffic, map_gemm, pipelined_cycles,
 SCALESIM_ACTIVE_FRACTION = 0.5   # SCALE-Sim's read buffers keep half active, half prefetching
 
 
-@register("systolic")
-class SystolicModel:
-    """Layer-by-layer estimate of a graph on a :class:`SystolicArch` chip."""
+@dataclass(frozen=True)
+class ArrayView:
+    """One systolic array and its three buffers, as the systolic counts see it. A
+    :class:`SystolicArch` is one; an NPU's GEMM engine and a row-stationary array's
+    memory side are described by one too (their own chip stays the chip)."""
 
-    def __init__(self, chip: ChipSpec, options: EstimateOptions) -> None:
-        if not isinstance(chip.arch, SystolicArch):
-            raise TypeError(f"{chip.name}: SystolicModel needs a systolic arch, got {chip.arch.kind!r}")
-        self.chip, self.options, self.arch = chip, options, chip.arch
-        if options.compat not in ("default", "scalesim"):
-            raise ChiplabError(f"compat: unknown {options.compat!r} (known: default, scalesim)")
-        self.arch.require(options.precision, chip.name)
-        self.precision = options.precision
+    rows: int
+    cols: int
+    dataflow: str
+    macs_per_pe: dict
+    ifmap_sram: float
+    filter_sram: float
+    ofmap_sram: float
+    ifmap_sram_bandwidth: float | None = None      # bytes per cycle
+    filter_sram_bandwidth: float | None = None
+    ofmap_sram_bandwidth: float | None = None
+    ifmap_dram_bandwidth: float | None = None      # per-operand DRAM ports, bytes per cycle
+    filter_dram_bandwidth: float | None = None
+    ofmap_dram_bandwidth: float | None = None
+    double_buffered: bool = True
+    accumulator_bytes: int = 4
+    conv_rows: str = "im2col"
+
+    @classmethod
+    def of(cls, arch: SystolicArch) -> "ArrayView":
+        return cls(**{f.name: getattr(arch, f.name) for f in dataclasses.fields(cls)})
+
+
+@register("systolic")
+class SystolicModel(ModelBase):
+    """Counts of a graph's layers on a :class:`SystolicArch` chip."""
+
+    arch_type = SystolicArch
+    compat_modes = ("default", "scalesim")
+
+    def __init__(self, chip, options: EstimateOptions) -> None:
+        super().__init__(chip, options)
+        self.array = self.array_view()
         self.elem = precision_bytes(options.precision)
-        self.mpp = self.arch.macs_per_pe[options.precision]
+        self.mpp = self.array.macs_per_pe[options.precision]
         self.compat = options.compat == "scalesim"
+        self.fuses = not self.compat          # SCALE-Sim has no fusion and no residency
+        self.rates = Rates(chip)
         self.dram_bpc = chip.memory.dram_bandwidth / self.clock_hz     # bytes per cycle, may be inf
         if not self.dram_bpc > 0:
             raise ChiplabError(f"{chip.name}: memory.dram_bandwidth must be > 0")
 
-    # --- the PerfModel protocol
-    @property
-    def clock_hz(self) -> float:
-        return self.chip.clock_hz
+    def array_view(self) -> ArrayView:
+        return ArrayView.of(self.arch)
 
-    @property
-    def peak_macs_per_cycle(self) -> float:
-        return self.arch.peak_macs_per_cycle(self.precision)
-
-    def run(self, graph: Graph) -> list[LayerEstimate]:
-        out: list[LayerEstimate] = []
-        before, after = ([], [])
-        if self.options.host_transfers:
-            before, after = host_transfer_layers(graph, self.chip, self.precision, self.clock_hz)
-        out.extend(before)
-        # SCALE-Sim has no fusion and no residency; the default mode has both
-        fused = {} if self.compat else fusion_plan(graph)
-        plan = {} if self.compat else plan_residency(graph, self.resident_capacity, self.precision, fused)
-        rows = [None if n.name in fused else self.layer(n, plan.get(n.name)) for n in graph.nodes]
-        out.extend(add_fused_rows(rows, graph, fused, self.chip, self.precision, self.clock_hz))
-        out.extend(after)
-        return out
+    def plan(self, graph: Graph, passes: Plan) -> dict[str, Residency]:
+        if self.compat:
+            return {}
+        return plan_residency(graph, self.resident_capacity, self.precision, passes.fused, passes.chained)
 
     @property
     def resident_capacity(self) -> float:
         """Bytes of the ifmap buffer that can hold activations between layers (half of it
         when double-buffered: the other half streams the working tiles)."""
-        return self.arch.ifmap_sram * (0.5 if self.arch.double_buffered else 1.0)
-
-    def layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
-        """One node's estimate, dispatched on its op kind. ``res``: which of its
-        activations are on chip (default mode, from :func:`plan_residency`); without
-        it every activation comes from and goes to DRAM, as in SCALE-Sim."""
-        if node.op.is_matrix:
-            return self.matrix_layer(node, res)
-        if node.op is OpKind.VIEW:
-            return view_layer(node)
-        if node.op is OpKind.HW_BLOCK:
-            return hw_block_layer(node, self.clock_hz)
-        if node.op.is_vector:
-            return self.vector_layer(node, res)
-        raise ChiplabError(f"{node.label}: op kind {node.op.value!r} has no systolic cost model")
+        return self.array.ifmap_sram * (0.5 if self.array.double_buffered else 1.0)
 
     # --- non-matrix ops
-    def vector_layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
+    def vector_counts(self, node: Node, res: Residency | None = None) -> Counts:
         """Vector-unit roofline: operands on chip (from the residency plan, or when the
         whole op fits in the ifmap SRAM) are read at SRAM rate, the rest from DRAM."""
         p = self.precision
         if res is None:
             read, written = node_bytes(node, p)
-            on_read, on_written = (read, written) if read + written <= self.arch.ifmap_sram else (0.0, 0.0)
+            on_read, on_written = (read, written) if read + written <= self.array.ifmap_sram else (0.0, 0.0)
         else:
             if node.op is OpKind.EMBEDDING:   # gathered rows come from the (DRAM) table
                 on_read = 0.0
@@ -121,11 +121,11 @@ class SystolicModel:
             on_written = written if res.output_on_chip else 0.0
         off_read, off_written = read - on_read, written - on_written
         if off_read + off_written == 0:
-            bpc = self.arch.ifmap_sram_bandwidth or 2 * self.chip.vector.lanes * self.elem
-            return vector_layer(node, self.chip, p, self.clock_hz, bandwidth_bytes_per_s=bpc * self.clock_hz,
-                                memory=Bound.SRAM, rw_bytes=(read, written))
-        return vector_layer(node, self.chip, p, self.clock_hz, bandwidth_bytes_per_s=self.chip.memory.dram_bandwidth,
-                            memory=Bound.DRAM, rw_bytes=(off_read, off_written), onchip_rw_bytes=(on_read, on_written))
+            bpc = self.array.ifmap_sram_bandwidth or 2 * self.chip.vector.lanes * self.elem
+            c = vector_counts(node, p, rate=bpc * self.clock_hz, memory=Bound.SRAM, rw_bytes=(read, written))
+            return dataclasses.replace(c, time=Max((vector_time(node), cycles(Bound.SRAM, (read + written) / bpc))))
+        return vector_counts(node, p, memory=Bound.DRAM, rw_bytes=(off_read, off_written),
+                             onchip_rw_bytes=(on_read, on_written))
 
     # --- matrix ops
     def _a_unique(self, node: Node) -> float:
@@ -163,31 +163,29 @@ class SystolicModel:
         b_on = (not node.gemm.b_is_weight) and len(acts) > 1 and acts[1]
         return a_on, b_on, res.output_on_chip
 
-    def matrix_layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
+    def matrix_counts(self, node: Node, res: Residency | None = None) -> Counts:
         """A matrix layer. With ``conv_rows: channels`` a convolution's compute cycles come
         from the channels-only mapping (input channels on the rows, the R x S taps stepped
         in time as R*S products of depth C/groups), while its memory traffic and energy are
         those of the same layer lowered by im2col (the taps reuse the feature map); the
         slower of the two bounds the layer."""
         c = node.conv
-        row = self._matrix_layer(node, res)
-        if self.arch.conv_rows != "channels" or c is None or c.R * c.S == 1 or self.compat:
+        row = self._matrix_counts(node, res)
+        if self.array.conv_rows != "channels" or c is None or c.R * c.S == 1 or self.compat:
             return row
         g = node.gemm
         taps = GemmShape(M=g.M, N=g.N, K=c.C // c.groups, batch=g.batch * c.R * c.S, b_is_weight=g.b_is_weight)
-        compute = self._matrix_layer(dataclasses.replace(node, gemm=taps), res).compute_cycles
-        if compute <= row.cycles:
-            return dataclasses.replace(row, compute_cycles=compute,
-                                       notes=[*row.notes, "channels-only rows; memory-bound"])
-        return dataclasses.replace(row, cycles=compute, latency_s=compute / self.clock_hz, compute_cycles=compute,
-                                   bound=Bound.COMPUTE, utilization=utilization(node.macs, compute, self.peak_macs_per_cycle),
-                                   notes=[*row.notes, f"channels-only rows: {c.R}x{c.S} taps in time"])
+        compute = self._matrix_counts(dataclasses.replace(node, gemm=taps), res).compute_cycles
+        mem_cycles = evaluate(row.time, self.rates)[0]
+        note = "channels-only rows; memory-bound" if compute <= mem_cycles else f"channels-only rows: {c.R}x{c.S} taps in time"
+        return dataclasses.replace(row, time=Max((row.time, cycles(Bound.COMPUTE, compute))), compute_cycles=compute,
+                                   stall_cycles=None, notes=[*row.notes, note])
 
-    def _matrix_layer(self, node: Node, res: Residency | None = None) -> LayerEstimate:
+    def _matrix_counts(self, node: Node, res: Residency | None = None) -> Counts:
         g = node.gemm
         if g is None:
             raise GraphError(f"{node.label}: matrix node without a GemmShape")
-        a = self.arch
+        a = self.array
         R, C = a.rows, a.cols
         M, N, K, batch = g.M, g.N, g.K, g.batch
         if self.compat and node.conv is not None:
@@ -236,35 +234,43 @@ class SystolicModel:
         dram_c = batch * (d_c * e + spill * acc)
         dram_bytes = dram_a + dram_b + dram_c
 
-        # DRAM time: per-operand ports when described, else one shared channel
+        # DRAM time: per-operand ports when described (bytes per cycle), else one shared channel
         ports = (a.ifmap_dram_bandwidth, a.filter_dram_bandwidth, a.ofmap_dram_bandwidth)
-        if all(p is not None for p in ports):
+        has_ports = all(p is not None for p in ports)
+        if has_ports:
             t_dram = max(dram_a / ports[0], dram_b / ports[1], dram_c / ports[2])
             bpc = sum(ports)
+            dram_term = cycles(Bound.DRAM, t_dram)
         else:
             t_dram = dram_bytes / self.dram_bpc
             bpc = self.dram_bpc
+            dram_term = over(Bound.DRAM, dram_bytes, "memory.dram_bandwidth")
+        compute_term = cycles(Bound.COMPUTE, compute)
         if self.compat:
             # SCALE-Sim fills each active buffer before cycle 0 (its "incl. prefetch"
             # cycles); only the rest streams while the array runs
             pre = [a.ifmap_sram, a.filter_sram, a.ofmap_sram]
             rest = [max(0.0, x - SCALESIM_ACTIVE_FRACTION * p) for x, p in zip((dram_a, dram_b, dram_c), pre)]
-            if all(p is not None for p in ports):
+            if has_ports:
                 t_stream = max(r / p for r, p in zip(rest, ports))
+                stream_term = cycles(Bound.DRAM, t_stream)
             else:
                 t_stream = sum(rest) / self.dram_bpc
+                stream_term = over(Bound.DRAM, sum(rest), "memory.dram_bandwidth")
             total = max(compute, t_stream)
-            mem_part = t_stream
             scalesim_stall = total - compute
+            main = [compute_term, stream_term, dram_term]
         elif a.double_buffered:
-            first_tile = min(dram_bytes, 2.0 * R * C * e) / bpc
+            first = min(dram_bytes, 2.0 * R * C * e)
+            first_tile = first / bpc
+            first_term = cycles(Bound.DRAM, first_tile) if has_ports else over(Bound.DRAM, first, "memory.dram_bandwidth")
             total = max(compute, t_dram) + first_tile
-            mem_part = t_dram + first_tile
+            main = [Sum((Max((compute_term, dram_term)), first_term))]
         else:
             total = compute + t_dram
-            mem_part = t_dram
+            main = [Sum((compute_term, dram_term))]
 
-        # SRAM bandwidth limits (only when the chip gives them)
+        # SRAM bandwidth limits (only when the chip gives them; bytes per cycle)
         sram = {"ifmap": (batch * s_a * e, a.ifmap_sram_bandwidth), "filter": (batch * s_b * e, a.filter_sram_bandwidth),
                 "ofmap": (batch * (s_cw + s_cr) * acc, a.ofmap_sram_bandwidth)}
         t_sram = max((b / bw for b, bw in sram.values() if bw), default=0.0)
@@ -276,15 +282,9 @@ class SystolicModel:
         notes = []
         if total < roof:
             notes.append(f"raised to its roofline ({roof:.0f} cycles) from {total:.0f}")
-            total = roof
-        parts = {Bound.COMPUTE: compute, Bound.DRAM: max(mem_part, t_dram), Bound.SRAM: t_sram}
-        bound = max(parts, key=lambda b: parts[b])
+        time = Max((*main, cycles(Bound.SRAM, t_sram), cycles(Bound.COMPUTE, node.macs / self.peak_macs_per_cycle),
+                    dram_term))
 
-        sram_read = batch * ((s_a + s_b) * e + s_cr * acc) + dram_c
-        sram_write = batch * s_cw * acc + dram_a + dram_b
-        acts = Actions(macs=node.macs, sram_read=sram_read, sram_write=sram_write, dram_read=dram_a + dram_b +
-                       batch * spill * acc / 2, dram_write=dram_c - batch * spill * acc / 2)
-        energy, br = price(acts, self.chip, self.precision)
         notes.insert(0, f"{a.dataflow} {R}x{C}: {mp.row_folds}x{mp.col_folds} folds x{batch}, "
                         f"mapping eff {mp.mapping_efficiency:.0%}")
         if chunked:
@@ -292,12 +292,15 @@ class SystolicModel:
         kept = [w for w, o in zip(("input", "second operand", "output"), self._operands_on_chip(node, res)) if o]
         if kept and not self.compat:
             notes.append(f"on chip between layers: {', '.join(kept)}")
-        stall = scalesim_stall if self.compat else total - compute
-        if math.isinf(self.dram_bpc) and not all(p is not None for p in ports):
+        if math.isinf(self.dram_bpc) and not has_ports:
             notes.append("stall-free (infinite DRAM bandwidth)")
-        return LayerEstimate(
-            name=node.label, node=node.name, op=node.op.value, macs=node.macs, cycles=float(total),
-            latency_s=total / self.clock_hz, energy_j=energy, bound=bound,
-            utilization=utilization(node.macs, total, self.peak_macs_per_cycle), unit="array",
-            dram_bytes=acts.dram_bytes, sram_bytes=acts.sram_bytes, compute_cycles=float(compute),
-            stall_cycles=float(stall), energy_breakdown=br, notes=notes)
+        cn = Counts(time=time, unit="array", macs=node.macs, compute_cycles=float(compute),
+                    stall_cycles=float(scalesim_stall) if self.compat else None, notes=notes)
+        spill_half = batch * spill * acc / 2
+        cn.add(Level.DRAM, Operand.INPUT, READ, dram_a).add(Level.DRAM, Operand.WEIGHT, READ, dram_b)
+        cn.add(Level.DRAM, Operand.PSUM, READ, spill_half).add(Level.DRAM, Operand.PSUM, WRITE, spill_half)
+        cn.add(Level.DRAM, Operand.OUTPUT, WRITE, dram_c - 2 * spill_half)
+        cn.add(Level.SRAM, Operand.INPUT, READ, batch * s_a * e).add(Level.SRAM, Operand.WEIGHT, READ, batch * s_b * e)
+        cn.add(Level.SRAM, Operand.PSUM, READ, batch * s_cr * acc).add(Level.SRAM, Operand.OUTPUT, READ, dram_c)
+        cn.add(Level.SRAM, Operand.PSUM, WRITE, batch * s_cw * acc)
+        return cn.add(Level.SRAM, Operand.INPUT, WRITE, dram_a).add(Level.SRAM, Operand.WEIGHT, WRITE, dram_b)

@@ -1,32 +1,32 @@
-"""Pieces every architecture's performance model shares.
+"""Counts every architecture class shares, and byte helpers.
 
-* :func:`vector_layer` — non-matrix ops (ELEMENTWISE, NORM, SOFTMAX, POOL, REDUCE,
-  EMBEDDING, DATA_MOVEMENT) on the chip's vector unit, priced by a roofline:
+* :func:`vector_counts` — non-matrix ops (ELEMENTWISE, NORM, SOFTMAX, POOL, REDUCE,
+  EMBEDDING, DATA_MOVEMENT) on the chip's vector unit, by roofline:
   ``time = max(vector_ops / lanes / f_vector, bytes_moved / bandwidth)``.
-* :func:`view_layer` — metadata-only ops (reshape, slice): zero cost, bound NONE.
-* :func:`hw_block_layer` — a fixed-function block captured as one HW_BLOCK node,
-  priced from ``node.attrs["cost"]`` (a :class:`chiplab.hwblock.HwCost` or its
-  fields as a dict), in the block's own clock.
-* :func:`host_transfer_layers` — graph inputs in and graph outputs out over the
-  host link (bound HOST).
-* :class:`Actions` and :func:`price` — count actions first (MACs, SRAM and DRAM
-  bytes, vector ops, host bytes), then price them with the chip's energy table.
+* :func:`view_counts` — metadata-only ops (reshape, slice): zero cost, bound NONE.
+* :func:`hw_block_counts` — a fixed-function block captured as one HW_BLOCK node,
+  from ``node.attrs["cost"]`` (a :class:`chiplab.hwblock.HwCost` or its fields as a
+  dict), in the block's own clock.
+* :func:`host_counts` — graph inputs in and graph outputs out over the host link.
+* :func:`fused_counts` — a node fused into its producer's output pipeline.
+* ``*_layer`` helpers price those counts at once (one row, for tests and notebooks).
 
-Every helper returns a :class:`~chiplab.perf.result.LayerEstimate` whose ``cycles``
-are in the *main* clock passed in (``clock_hz``), so rows of one estimate add up.
-Tensor sizes: floating-point tensors are counted at the estimate's precision
-(a model captured in fp32 but run in int8 moves 1 byte per element); integer and
-boolean tensors (indices, masks) keep their own width.
+Counts are priced by :mod:`chiplab.perf.price`; every row's ``cycles`` are in the
+chip's main clock, so rows of one estimate add up. Tensor sizes: floating-point
+tensors are counted at the estimate's precision (a model captured in fp32 but run in
+int8 moves 1 byte per element); integer and boolean tensors (indices, masks) keep
+their own width.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Iterable
 
 from chiplab.errors import ChiplabError
 from chiplab.hw.spec import ChipSpec
 from chiplab.ir.graph import DTYPE_BYTES, Graph, GraphError, Node, OpKind, Role, TensorSpec
+from chiplab.perf.counts import READ, WRITE, Counts, Level, Max, Operand, Sum, Term, over, seconds, zero
+from chiplab.perf.counts import utilization as utilization
+from chiplab.perf.price import price_row
 from chiplab.perf.result import Bound, LayerEstimate
 
 #: bytes per element of each compute precision
@@ -63,97 +63,68 @@ def node_bytes(node: Node, precision: str) -> tuple[float, float]:
     return sum(tensor_bytes(t, precision) for t in node.inputs), written
 
 
-# --------------------------------------------------------------------------- energy
-@dataclass
-class Actions:
-    """Action counts of one layer, before pricing. Bytes are plain byte counts."""
-
-    macs: float = 0.0
-    sram_read: float = 0.0
-    sram_write: float = 0.0
-    dram_read: float = 0.0
-    dram_write: float = 0.0
-    vector_ops: float = 0.0
-    host_bytes: float = 0.0
-
-    def __add__(self, other: "Actions") -> "Actions":
-        return Actions(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
-
-    @property
-    def dram_bytes(self) -> float:
-        return self.dram_read + self.dram_write
-
-    @property
-    def sram_bytes(self) -> float:
-        return self.sram_read + self.sram_write
+# --------------------------------------------------------------------------- counts of the shared layer kinds
+def _ident(node: Node) -> dict:
+    return {"name": node.label, "node": node.name, "op": node.op.value, "macs": node.macs}
 
 
-def price(actions: Actions, chip: ChipSpec, precision: str) -> tuple[float, dict[str, float]]:
-    """Dynamic energy of ``actions`` with the chip's energy table: (joules, joules by action).
-
-    MAC energy is looked up only when the layer does MACs, so a chip without an
-    entry for ``precision`` can still price its vector and memory work.
-    """
-    e = chip.energy
-    br = {
-        "mac": actions.macs * e.mac_energy(precision, chip.name) if actions.macs else 0.0,
-        "sram_read": actions.sram_read * e.sram_read_per_byte,
-        "sram_write": actions.sram_write * e.sram_write_per_byte,
-        "dram_read": actions.dram_read * e.dram_read_per_byte,
-        "dram_write": actions.dram_write * e.dram_write_per_byte,
-        "vector": actions.vector_ops * e.vector_op,
-        "host_link": actions.host_bytes * e.host_link_per_byte,
-    }
-    br = {k: v for k, v in br.items() if v}
-    return sum(br.values()), br
-
-
-# --------------------------------------------------------------------------- rows
-def _row(node: Node, *, cycles: float, clock_hz: float, bound: Bound, unit: str, energy: float = 0.0,
-         breakdown: dict[str, float] | None = None, actions: Actions | None = None,
-         notes: list[str] | None = None) -> LayerEstimate:
-    a = actions or Actions()
-    return LayerEstimate(name=node.label, node=node.name, op=node.op.value, macs=node.macs, cycles=cycles,
-                         latency_s=cycles / clock_hz, energy_j=energy, bound=bound, utilization=0.0, unit=unit,
-                         dram_bytes=a.dram_bytes, sram_bytes=a.sram_bytes, compute_cycles=0.0, stall_cycles=0.0,
-                         energy_breakdown=breakdown or {}, notes=notes or [])
+def view_counts(node: Node) -> Counts:
+    """A metadata-only op: no time, no energy."""
+    return Counts(time=zero(), unit="none")
 
 
 def view_layer(node: Node) -> LayerEstimate:
-    """A metadata-only op: no time, no energy."""
-    return _row(node, cycles=0.0, clock_hz=1.0, bound=Bound.NONE, unit="none")
+    return price_row(view_counts(node), _NO_CHIP, "", **_ident(node))
+
+
+def mem_term(memory: Bound, nbytes: float, rate: "tuple[str, ...] | float") -> Term:
+    """``nbytes`` through a memory at ``rate``: dotted chip paths (re-priceable) or a
+    fixed bytes per second."""
+    if isinstance(rate, tuple):
+        return over(memory, nbytes, *rate)
+    return seconds(memory, nbytes / rate if nbytes else 0.0)
+
+
+def vector_time(node: Node) -> Term:
+    """The vector unit's time for ``node.vector_ops``."""
+    return Term(Bound.VECTOR, float(node.vector_ops), div=("vector.lanes", "vector_clock_hz"))
+
+
+def vector_counts(node: Node, precision: str, *, rate: "tuple[str, ...] | float" = ("memory.dram_bandwidth",),
+                  memory: Bound = Bound.DRAM, rw_bytes: tuple[float, float] | None = None,
+                  onchip_rw_bytes: tuple[float, float] = (0.0, 0.0)) -> Counts:
+    """A non-matrix op on the vector unit, by roofline:
+    ``time = max(vector_ops / lanes / f_vector, bytes_moved / bandwidth)``.
+
+    ``rate`` is the bandwidth of the memory the operands live in (``memory`` says which:
+    DRAM or SRAM); the caller decides residency. The bound is VECTOR when the lanes take
+    at least as long as the bytes, else ``memory``. A caller that keeps some operands on
+    chip passes the (read, written) bytes that go through ``memory`` as ``rw_bytes`` and
+    the on-chip rest as ``onchip_rw_bytes`` (priced as SRAM accesses, assumed not to
+    limit the time).
+    """
+    if memory not in (Bound.DRAM, Bound.SRAM):
+        raise ValueError(f"vector_counts: memory must be DRAM or SRAM, got {memory}")
+    if not isinstance(rate, tuple) and not rate > 0:
+        raise ChiplabError(f"{node.label}: memory bandwidth must be > 0, got {rate}")
+    read, written = node_bytes(node, precision) if rw_bytes is None else rw_bytes
+    c = Counts(time=Max((vector_time(node), mem_term(memory, read + written, rate))), unit="vector",
+               vector_ops=float(node.vector_ops))
+    lv = Level.DRAM if memory is Bound.DRAM else Level.SRAM
+    c.add(lv, Operand.INPUT, READ, read).add(lv, Operand.OUTPUT, WRITE, written)
+    o_read, o_written = onchip_rw_bytes
+    return c.add(Level.SRAM, Operand.INPUT, READ, o_read).add(Level.SRAM, Operand.OUTPUT, WRITE, o_written)
 
 
 def vector_layer(node: Node, chip: ChipSpec, precision: str, clock_hz: float, *, bandwidth_bytes_per_s: float,
                  memory: Bound = Bound.DRAM, rw_bytes: tuple[float, float] | None = None,
                  onchip_rw_bytes: tuple[float, float] = (0.0, 0.0)) -> LayerEstimate:
-    """A non-matrix op on the vector unit, by roofline.
-
-    ``bandwidth_bytes_per_s`` is the bandwidth of the memory the operands live in
-    (``memory`` says which: DRAM or SRAM); the caller decides residency. The bound is
-    VECTOR when the lanes take longer than the bytes, else ``memory``. A caller that
-    keeps some operands on chip passes the (read, written) bytes that go through
-    ``memory`` as ``rw_bytes`` and the on-chip rest as ``onchip_rw_bytes`` (priced as
-    SRAM accesses, assumed not to limit the time).
-    """
+    """:func:`vector_counts` priced at once (a fixed ``bandwidth_bytes_per_s``)."""
     if memory not in (Bound.DRAM, Bound.SRAM):
         raise ValueError(f"vector_layer: memory must be DRAM or SRAM, got {memory}")
-    if bandwidth_bytes_per_s <= 0:
-        raise ChiplabError(f"{node.label}: memory bandwidth must be > 0, got {bandwidth_bytes_per_s}")
-    read, written = node_bytes(node, precision) if rw_bytes is None else rw_bytes
-    t_ops = node.vector_ops / (chip.vector.lanes * chip.vector_clock_hz)
-    t_mem = (read + written) / bandwidth_bytes_per_s
-    t = max(t_ops, t_mem)
-    bound = Bound.VECTOR if t_ops >= t_mem and t_ops > 0 else memory
-    o_read, o_written = onchip_rw_bytes
-    if memory is Bound.DRAM:
-        acts = Actions(dram_read=read, dram_write=written, sram_read=o_read, sram_write=o_written,
-                       vector_ops=node.vector_ops)
-    else:
-        acts = Actions(sram_read=read + o_read, sram_write=written + o_written, vector_ops=node.vector_ops)
-    energy, br = price(acts, chip, precision)
-    return _row(node, cycles=t * clock_hz, clock_hz=clock_hz, bound=bound, unit="vector", energy=energy,
-                breakdown=br, actions=acts)
+    c = vector_counts(node, precision, rate=bandwidth_bytes_per_s, memory=memory, rw_bytes=rw_bytes,
+                      onchip_rw_bytes=onchip_rw_bytes)
+    return price_row(c, chip, precision, **_ident(node))
 
 
 def _cost_field(cost: object, name: str, node: Node) -> float:
@@ -166,21 +137,34 @@ def _cost_field(cost: object, name: str, node: Node) -> float:
     return v
 
 
-def hw_block_layer(node: Node, clock_hz: float) -> LayerEstimate:
+def hw_block_counts(node: Node) -> Counts:
     """A fixed-function block: its own cycles at its own clock, its own energy."""
     cost = node.attrs.get("cost")
     if cost is None:
         raise ChiplabError(f"{node.label}: HW_BLOCK node has no attrs['cost'] (an HwCost)")
-    cycles, block_hz, energy = (_cost_field(cost, k, node) for k in ("cycles", "clock_hz", "energy_j"))
+    cyc, block_hz, joules = (_cost_field(cost, k, node) for k in ("cycles", "clock_hz", "energy_j"))
     if block_hz <= 0:
         raise ChiplabError(f"{node.label}: HW_BLOCK cost clock_hz must be > 0")
-    latency = cycles / block_hz
     br = dict(cost.get("breakdown", {}) if isinstance(cost, dict) else getattr(cost, "breakdown", {}) or {})
-    row = _row(node, cycles=latency * clock_hz, clock_hz=clock_hz, bound=Bound.HW_BLOCK, unit="hw_block",
-               energy=energy, breakdown=br or {"hw_block": energy},
-               notes=[f"fixed-function block: {cycles:.0f} cycles at {block_hz / 1e6:.0f} MHz"])
-    row.latency_s = latency
+    return Counts(time=seconds(Bound.HW_BLOCK, cyc / block_hz), unit="hw_block", fixed_energy_j=joules,
+                  fixed_breakdown=br or {"hw_block": joules},
+                  notes=[f"fixed-function block: {cyc:.0f} cycles at {block_hz / 1e6:.0f} MHz"])
+
+
+def hw_block_layer(node: Node, clock_hz: float) -> LayerEstimate:
+    row = price_row(hw_block_counts(node), _ClockOnly(clock_hz), "", **_ident(node))
+    row.latency_s = row.counts.time.amount      # exactly the block's own time
     return row
+
+
+class _ClockOnly:
+    """A stand-in chip for pricing counts that need only a clock (views, fixed blocks)."""
+
+    def __init__(self, clock_hz: float) -> None:
+        self.clock_hz, self.name, self.energy = clock_hz, "", None
+
+
+_NO_CHIP = _ClockOnly(1.0)
 
 
 def graph_outputs(graph: Graph) -> list[TensorSpec]:
@@ -199,102 +183,58 @@ def graph_outputs(graph: Graph) -> list[TensorSpec]:
     return out
 
 
+def host_counts(nbytes: float) -> Counts:
+    """``nbytes`` over the host link: its latency plus the bytes at its bandwidth."""
+    t = Sum((seconds(Bound.HOST, 1.0, "host_link.latency"), over(Bound.HOST, nbytes, "host_link.bandwidth")))
+    c = Counts(time=t, unit="host", notes=[f"{nbytes:.0f} B over the host link"])
+    return c.add(Level.HOST, Operand.INPUT, READ, nbytes)
+
+
 def _host_row(name: str, nbytes: float, chip: ChipSpec, precision: str, clock_hz: float) -> LayerEstimate:
-    link = chip.host_link
-    latency = link.latency + nbytes / link.bandwidth
-    acts = Actions(host_bytes=nbytes)
-    energy, br = price(acts, chip, precision)
-    return LayerEstimate(name=name, node=name, op="host_transfer", macs=0, cycles=latency * clock_hz,
-                         latency_s=latency, energy_j=energy, bound=Bound.HOST, utilization=0.0, unit="host",
-                         energy_breakdown=br, notes=[f"{nbytes:.0f} B over the host link"])
+    return price_row(host_counts(nbytes), chip, precision, name=name, node=name, op="host_transfer", macs=0)
+
+
+def host_rows_bytes(graph: Graph, precision: str) -> tuple[float, float]:
+    """(bytes in, bytes out) over the host link: graph inputs and outputs. Weights and
+    device-resident state (``Role.STATE``, e.g. a decode step's KV cache) stay on the
+    device and do not cross it."""
+    nin = sum(tensor_bytes(t, precision) for t in graph.inputs if t.role not in (Role.WEIGHT, Role.STATE))
+    nout = sum(tensor_bytes(t, precision) for t in graph_outputs(graph))
+    return nin, nout
 
 
 def host_transfer_layers(graph: Graph, chip: ChipSpec, precision: str,
                          clock_hz: float) -> tuple[list[LayerEstimate], list[LayerEstimate]]:
     """(rows before the graph, rows after it): graph inputs in and outputs out over
-    the host link. Empty when the chip has no host link or nothing crosses it. Weights
-    and device-resident state (``Role.STATE``, e.g. a decode step's KV cache) stay on
-    the device and do not cross it."""
+    the host link. Empty when the chip has no host link or nothing crosses it."""
     if chip.host_link is None:
         return [], []
-    nin = sum(tensor_bytes(t, precision) for t in graph.inputs if t.role not in (Role.WEIGHT, Role.STATE))
-    nout = sum(tensor_bytes(t, precision) for t in graph_outputs(graph))
+    nin, nout = host_rows_bytes(graph, precision)
     before = [_host_row("host:inputs", nin, chip, precision, clock_hz)] if nin > 0 else []
     after = [_host_row("host:outputs", nout, chip, precision, clock_hz)] if nout > 0 else []
     return before, after
 
 
-def utilization(macs: float, cycles: float, peak_macs_per_cycle: float) -> float:
-    """Achieved over peak MACs of a layer (0 when it takes no time)."""
-    return macs / (peak_macs_per_cycle * cycles) if cycles > 0 and peak_macs_per_cycle > 0 else 0.0
-
-
-def sum_bytes(tensors: Iterable[TensorSpec], precision: str) -> float:
-    return sum(tensor_bytes(t, precision) for t in tensors)
-
-
-# --- fusion of element-wise tails into a matrix op's output pipeline
-FUSABLE = (OpKind.ELEMENTWISE, OpKind.NORM)
-
-
-def fusion_plan(graph: Graph) -> dict[str, str]:
-    """Which element-wise / normalisation nodes run in a matrix op's output pipeline.
-
-    Accelerators apply bias, inference batch-norm (folded into scale and shift) and
-    activation functions to results as they leave the accumulators (TPU v1's
-    Activation unit, Jouppi et al. ISCA 2017; cuDNN/TensorRT epilogues), so these ops
-    move no extra bytes. A node is fused into the matrix op ``head`` when its only
-    activation operand is produced by ``head`` (or by a node already fused into it),
-    that producer has no other consumer, and the op keeps the shape. Returns
-    {fused node: head matrix node}.
-    """
-    by_name = {n.name: n for n in graph.nodes}
-    consumers = graph.consumers()
-    fused: dict[str, str] = {}
-    for n in graph.nodes:
-        if n.op not in FUSABLE or not n.outputs:
-            continue
-        acts = [t for t in n.inputs if t.role is not Role.WEIGHT and t.numel > 1]
-        if len(acts) != 1 or acts[0].producer is None or acts[0].shape != n.outputs[0].shape:
-            continue
-        p = acts[0].producer
-        head = p if by_name[p].op.is_matrix else fused.get(p)
-        if head is not None and len(consumers.get(p, ())) == 1:
-            fused[n.name] = head
-    return fused
-
-
-def fused_layer(node: Node, head: str, chip: ChipSpec, precision: str, clock_hz: float,
-                hidden_s: float = 0.0) -> LayerEstimate:
-    """A node fused into ``head``'s output pipeline: no memory traffic, and its vector
-    time overlaps the head's: only the part longer than ``hidden_s`` (the head time
-    not yet used by earlier tails) adds latency. Energy is always charged."""
-    t = node.vector_ops / (chip.vector.lanes * chip.vector_clock_hz)
-    acts = Actions(vector_ops=node.vector_ops)
-    energy, br = price(acts, chip, precision)
-    exposed = max(0.0, t - hidden_s)
-    row = _row(node, cycles=exposed * clock_hz, clock_hz=clock_hz, bound=Bound.VECTOR, unit="vector",
-               energy=energy, breakdown=br, actions=acts)
-    row.notes.append(f"fused into {head}" + (f"; {t - exposed:.3g} s hidden under it" if t > exposed else ""))
-    return row
-
-
-def add_fused_rows(rows: list[LayerEstimate], graph: Graph, fused: dict[str, str], chip: ChipSpec, precision: str,
-                   clock_hz: float) -> list[LayerEstimate]:
-    """Fill in the fused nodes' rows (``rows`` holds ``None`` for them), overlapping
-    each tail with the unused time of its head."""
-    budget: dict[str, float] = {}
-    out = []
-    for node, row in zip(graph.nodes, rows):
-        if node.name in fused:
-            head = fused[node.name]
-            row = fused_layer(node, head, chip, precision, clock_hz, budget.get(head, 0.0))
-            t = node.vector_ops / (chip.vector.lanes * chip.vector_clock_hz)
-            budget[head] = max(0.0, budget.get(head, 0.0) - t)
+def fused_counts(node: Node, head: str, precision: str, side: tuple[int, ...] = (),
+                 on_chip: tuple[bool, ...] | None = None) -> Counts:
+    """A node fused into ``head``'s output pipeline: no write or re-read of its chained
+    operand; its vector time overlaps the head's (see :func:`chiplab.perf.price.overlap_fused`).
+    The ``side`` inputs (a residual add's skip operand) are still read once: from DRAM,
+    or from SRAM where ``on_chip`` says they are resident."""
+    c = Counts(time=vector_time(node), unit="vector", vector_ops=float(node.vector_ops), fused_into=head)
+    if not side:
+        return c
+    dram = sram = 0.0
+    for i in side:
+        b = tensor_bytes(node.inputs[i], precision)
+        if on_chip is not None and i < len(on_chip) and on_chip[i]:
+            sram += b
         else:
-            budget[node.name] = row.latency_s
-        out.append(row)
-    return out
+            dram += b
+    c.add(Level.DRAM, Operand.INPUT, READ, dram).add(Level.SRAM, Operand.INPUT, READ, sram)
+    c.time = Max((c.time, over(Bound.DRAM, dram, "memory.dram_bandwidth")))
+    c.notes.append(f"reads its other operand once ({dram + sram:.0f} B)")
+    return c
 
 
 # --- cache-blocked matrix products (GPU L2, CPU last-level cache)

@@ -11,7 +11,10 @@ from chiplab.hw import ChipSpec, load_chip
 from chiplab.ir import Graph
 from chiplab.perf.memory import check_capacity, tag_state
 from chiplab.perf.power import apply_tdp_cap
+from chiplab.perf.passes import parse_passes, run_passes
 from chiplab.perf.registry import EstimateOptions, model_for
+from chiplab.perf.runner import run
+from chiplab.perf.timeline import attach_timeline
 from chiplab.perf.result import Estimate
 
 
@@ -19,7 +22,8 @@ def estimate(workload: "str | Path | Graph | Any", chip: "str | Path | ChipSpec"
              precision: str | None = None, seq_len: int | None = None,
              compat: Literal["default", "scalesim"] = "default", host_transfers: bool = True,
              inputs: Any = None, input_shapes: Sequence[Sequence[int]] | None = None,
-             allow_unsupported: bool = False) -> Estimate:
+             allow_unsupported: bool = False, passes: "str | tuple[str, ...] | None" = None,
+             fuse: bool = True) -> Estimate:
     """Estimate a workload on a chip, layer by layer.
 
     ``workload``: an ``nn.Module`` (with example ``inputs``, a tensor or a tuple), a
@@ -27,8 +31,12 @@ def estimate(workload: "str | Path | Graph | Any", chip: "str | Path | ChipSpec"
     ``.onnx`` file, a SCALE-Sim topology ``.csv``, or an already captured :class:`Graph`.
     ``chip``: a preset name, a chip YAML, a SCALE-Sim ``.cfg`` or a :class:`ChipSpec`.
     ``batch``: the batch to build the workload at (default 1); the batch reported is
-    the one the captured graph has (the leading dim of its first input).
+    the one the captured graph has (the leading dim of its first input). For a captured
+    :class:`Graph` that records its batch, a different value re-batches it on the IR
+    (:meth:`Graph.with_batch`) instead of capturing again.
     ``allow_unsupported``: price ops chiplab has no model for as memory-bound, with a note.
+    ``passes``: compiler passes to run (names or ``"a,b"``; default all, see
+    :mod:`chiplab.perf.passes`); ``fuse=False`` runs none.
     """
     if batch is not None and batch < 1:
         raise ChiplabError(f"batch must be >= 1, got {batch}")
@@ -42,6 +50,8 @@ def estimate(workload: "str | Path | Graph | Any", chip: "str | Path | ChipSpec"
         graph = _capture_module(workload, inputs, input_shapes, batch, allow_unsupported)
     elif isinstance(workload, Graph):
         graph = workload
+        if batch is not None and graph.meta.get("batch") not in (None, batch):
+            graph = graph.with_batch(batch)
     elif isinstance(workload, (str, Path)):
         if inputs is not None:
             raise ChiplabError("inputs= applies to an nn.Module workload; a file.py:factory returns its own "
@@ -55,18 +65,19 @@ def estimate(workload: "str | Path | Graph | Any", chip: "str | Path | ChipSpec"
     run_batch = int(graph.meta.get("batch", batch or 1))
     mem, mem_notes = check_capacity(graph, spec, prec, run_batch)
     opts = EstimateOptions(precision=prec, batch=run_batch, compat=compat,
-                           host_transfers=host_transfers)
+                           host_transfers=host_transfers, passes=parse_passes(passes, fuse))
     model = model_for(spec, opts)
-    layers = model.run(graph)
+    plan = run_passes(graph, opts.passes if model.fuses else ())
+    layers = run(model, graph, plan)
     est = Estimate(chip=spec.name, workload=graph.name, batch=opts.batch, precision=prec, clock_hz=model.clock_hz,
                    peak_macs_per_cycle=model.peak_macs_per_cycle, layers=layers,
                    static_power_w=spec.energy.static_power, price_usd=spec.power.price,
                    notes=list(graph.meta.get("notes", [])) + mem_notes,
-                   meta={"compat": compat, "device_memory_bytes": dataclasses.asdict(mem)})
-    post = getattr(model, "finalize", None)   # whole-run post-processing a model may need
-    if post is not None:
-        est = post(est)
-    return apply_tdp_cap(est, spec.power.tdp).checked()  # the power wall, then no NaN/inf/negative figure
+                   meta={"compat": compat, "device_memory_bytes": dataclasses.asdict(mem),
+                         "passes": plan.summary() if model.fuses else "none (the model does not fuse)"})
+    est = apply_tdp_cap(est, spec.power.tdp)   # the power wall, for every architecture
+    # latency and steady-state throughput, then no NaN/inf/negative figure
+    return attach_timeline(est, spec.memory.dram_bandwidth).checked()
 
 
 def _load_graph(workload: "str | Path", **kw: Any) -> Graph:

@@ -1,8 +1,9 @@
 """Where architecture classes plug in: ``arch.kind`` → a performance model.
 
-A performance model is built per (chip, options) and turns a whole IR graph into
-one :class:`~chiplab.perf.result.LayerEstimate` per node. It sees the whole graph
-(not one node at a time) so it can model activation residency and fusion.
+A performance model is built per (chip, options); it counts (one
+:class:`~chiplab.perf.counts.Counts` per node, after a whole-graph ``plan`` such as
+activation residency) and :func:`chiplab.perf.runner.run` prices the counts into one
+:class:`~chiplab.perf.result.LayerEstimate` per node.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class EstimateOptions:
     batch: int = 1
     compat: Literal["default", "scalesim"] = "default"
     host_transfers: bool = True         # charge graph inputs in and outputs out over the host link
+    passes: tuple[str, ...] = ("fuse-epilogue", "fuse-residual")   # compiler passes (chiplab.perf.passes)
 
 
 class PerfModel(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -45,13 +45,17 @@ class LayerEstimate:
     unit: str = "array"       # which unit ran it: array, vector, host, hw_block, ...
     dram_bytes: float = 0.0
     sram_bytes: float = 0.0
+    noc_bytes: float = 0.0        # bytes over the on-chip network (mesh)
     compute_cycles: float = 0.0   # stall-free compute cycles (SCALE-Sim's notion)
     stall_cycles: float = 0.0
     energy_breakdown: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    counts: Any = field(default=None, repr=False, compare=False)   # the Counts it was priced from (re-pricing)
 
     def row(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "counts"}
+        d["energy_breakdown"] = dict(self.energy_breakdown)
+        d["notes"] = list(self.notes)
         d["bound"] = self.bound.value
         return d
 
@@ -99,9 +103,17 @@ class Estimate:
         return self.macs / peak if peak > 0 else 0.0
 
     @property
-    def throughput_per_s(self) -> float:
-        """Inferences (samples) per second."""
+    def serial_throughput_per_s(self) -> float:
+        """Inferences per second running one batch at a time (batch / latency)."""
         return self.batch / self.latency_s if self.latency_s > 0 else float("inf")
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Inferences (samples) per second in steady state: batches pipelined so host
+        transfers overlap the device's work (:mod:`chiplab.perf.timeline`); one batch at a
+        time when the estimate has no timeline."""
+        tl = self.meta.get("timeline")
+        return tl["throughput_per_s"] if tl else self.serial_throughput_per_s
 
     @property
     def power_w(self) -> float:
@@ -127,7 +139,17 @@ class Estimate:
                 "throughput_per_s": self.throughput_per_s, "power_w": self.power_w,
                 "energy_per_inference_j": self.energy_per_inference_j, "perf_per_watt": self.perf_per_watt,
                 "perf_per_dollar": self.perf_per_dollar,
-                "dynamic_energy_j": self.dynamic_energy_j, "static_power_w": self.static_power_w}
+                "dynamic_energy_j": self.dynamic_energy_j, "static_power_w": self.static_power_w,
+                "serial_throughput_per_s": self.serial_throughput_per_s,
+                "bottleneck": (self.meta.get("timeline") or {}).get("bottleneck", "device")}
+
+    def reprice(self, chip: Any) -> "Estimate":
+        """This estimate priced again against ``chip`` (a :class:`ChipSpec` or preset name) from the
+        rows' counts, without re-running the model (see :mod:`chiplab.perf.price`)."""
+        from chiplab.hw import load_chip
+        from chiplab.perf.price import reprice
+
+        return reprice(self, load_chip(chip))
 
     def bound_summary(self) -> dict[str, float]:
         """Share of total latency spent in layers limited by each bound."""

@@ -27,16 +27,17 @@ class Residency:
     output_on_chip: bool
 
 
-def plan_residency(graph: Graph, capacity: float, precision: str,
-                   fused: dict[str, str] | None = None) -> dict[str, Residency]:
+def plan_residency(graph: Graph, capacity: float, precision: str, fused: dict[str, str] | None = None,
+                   chained: dict[str, int] | None = None) -> dict[str, Residency]:
     """Greedy on-chip residency of activations for ``graph`` in ``capacity`` bytes.
-    ``fused`` nodes (see :func:`chiplab.perf.common.fusion_plan`) write no tensor of their
+    ``fused`` nodes (see :mod:`chiplab.perf.passes`; ``chained``: the input each one flows from) write no tensor of their
     own: like views they alias their producer's bytes."""
     fused = fused or {}
     root: dict[str, str] = {}                 # VIEW / fused node -> the node whose bytes it aliases
     for n in graph.nodes:
         if n.name in fused:
-            src = next(t.producer for t in n.inputs if t.producer is not None)
+            k = (chained or {}).get(n.name)
+            src = n.inputs[k].producer if k is not None else next(t.producer for t in n.inputs if t.producer is not None)
             root[n.name] = root.get(src, src)
         elif n.op is OpKind.VIEW and n.inputs and n.inputs[0].producer is not None:
             root[n.name] = root.get(n.inputs[0].producer, n.inputs[0].producer)
@@ -53,7 +54,10 @@ def plan_residency(graph: Graph, capacity: float, precision: str,
     plan: dict[str, Residency] = {}
     live: dict[str, float] = {}
     for i, n in enumerate(graph.nodes):
-        if n.op is OpKind.VIEW or n.name in fused:
+        if n.name in fused:    # a fused residual add reads its skip operand from here
+            plan[n.name] = Residency(tuple(base(t.producer) in live for t in n.inputs), False)
+            continue
+        if n.op is OpKind.VIEW:
             continue
         on_chip = tuple(base(t.producer) in live for t in n.inputs)
         out_bytes = sum(tensor_bytes(t, precision) for t in n.outputs)

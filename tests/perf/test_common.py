@@ -4,7 +4,7 @@ import pytest
 from chiplab.hw import load_chip
 from chiplab.hwblock import HwCost
 from chiplab.ir.graph import Graph, Node, OpKind, Role, TensorSpec
-from chiplab.perf.common import (Actions, host_transfer_layers, hw_block_layer, node_bytes, price, vector_layer,
+from chiplab.perf.common import (host_transfer_layers, hw_block_layer, node_bytes, vector_layer,
                                  view_layer)
 from chiplab.perf.result import Bound
 
@@ -68,19 +68,25 @@ def test_host_transfers():
     assert after[0].latency_s == pytest.approx(5e-6 + nb / 16e9)
 
 
-def test_price():
-    e, br = price(Actions(macs=1e6, sram_read=100, dram_write=10), CHIP, "int8")
+def test_energy_of_counts():
+    from chiplab.perf.counts import READ, WRITE, Counts, Level, Operand, zero
+    from chiplab.perf.price import energy
+
+    c = Counts(time=zero(), unit="array", macs=1e6)
+    c.add(Level.SRAM, Operand.INPUT, READ, 100).add(Level.DRAM, Operand.OUTPUT, WRITE, 10)
+    e, br = energy(c, CHIP, "int8")
     assert br["mac"] == pytest.approx(0.23e-6)
     assert e == pytest.approx(0.23e-6 + 100 * 1.25e-12 + 10 * 160e-12)
     with pytest.raises(ValueError, match="fp16"):
-        price(Actions(macs=1), CHIP, "fp16")
+        energy(Counts(time=zero(), unit="array", macs=1), CHIP, "fp16")
 
 
-def test_fusion_plan_absorbs_single_consumer_tails_only():
-    """conv -> bn -> relu fuse into conv; an add with two activation inputs does not;
-    a tail whose producer has a second consumer does not."""
+def test_fusion_passes_absorb_single_consumer_tails_and_residual_adds():
+    """conv -> bn -> relu fuse into conv; a tail whose producer has a second consumer does not;
+    an add with two activation inputs fuses (with its relu) only with fuse-residual, reading
+    its other operand (relu, index 1) once."""
     from chiplab.ir.graph import ConvShape, Graph, Node, OpKind, Role, TensorSpec
-    from chiplab.perf.common import fusion_plan
+    from chiplab.perf.passes import run_passes
 
     x = TensorSpec((1, 8, 6, 6))
     c = ConvShape(1, 8, 6, 6, 8, 3, 3, (1, 1), (1, 1))
@@ -98,4 +104,8 @@ def test_fusion_plan_absorbs_single_consumer_tails_only():
              Node("add", OpKind.ELEMENTWISE, inputs=(t("conv2"), t("relu")), outputs=(t(None),), vector_ops=288),
              Node("relu2", OpKind.ELEMENTWISE, inputs=(t("add"),), outputs=(t(None),), vector_ops=288)]
     g = Graph("g", nodes, inputs=(x,)).validate()
-    assert fusion_plan(g) == {"bn": "conv", "relu": "conv"}
+    assert run_passes(g, ("fuse-epilogue",)).fused == {"bn": "conv", "relu": "conv"}
+    plan = run_passes(g)
+    assert plan.fused == {"bn": "conv", "relu": "conv", "add": "conv2", "relu2": "conv2"}
+    assert plan.side == {"bn": (), "relu": (), "add": (1,), "relu2": ()} and plan.chained["add"] == 0
+    assert run_passes(g, ()).fused == {}
