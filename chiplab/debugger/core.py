@@ -118,13 +118,17 @@ def debug(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, 
     ``metric``: optional ``f(model_output) -> float`` (higher is better, e.g. top-1 against
     labels) used for the bisection instead of the final output's noise power. ``overrides``:
     per-layer numerics (as for :func:`chiplab.emulate`). ``fixes``: try and verify a fix for the
-    first ``max_fixes`` culprits. ``bundle``: directory to write a repro bundle to; ``factory``:
-    a ``module:function`` or workload name that rebuilds the model (else the model is pickled).
+    first ``max_fixes`` culprits. ``bundle``: directory to write a repro bundle to (created; data only,
+    see :mod:`chiplab.debugger.bundle`); ``factory``: the workload name that rebuilds the model (or the
+    file.py:factory it came from, recorded as a hint; the repro then needs ``--factory``).
     """
     if not 0 < explain_frac <= 1:
         raise EmulationError(f"explain_frac: must be in (0, 1], got {explain_frac}")
     inputs = as_tuple(inputs)
     check_finite(inputs)
+    if bundle is not None:                     # a bad bundle path fails now, not after the whole run
+        from chiplab.debugger.bundle import prepare_dir
+        prepare_dir(bundle)
     if calibration is not None:
         _batches(calibration)
     s = Session(model, chip, inputs, calibration, observer, overrides, metric, fold_bn)
