@@ -127,8 +127,12 @@ def run_cmd(
         typer.echo(_vs_line(f"  {k}", lv))
     for w in d["warnings"]:
         typer.echo(f"warning: {w}")
-    for f in res.fallbacks:
-        typer.echo(f"host fallback: {f['layer']} ({f['op']}): {f['reason']}")
+    groups: dict[tuple, list[str]] = {}
+    for f in res.fallbacks:               # one line per kind of fallback, not per layer
+        groups.setdefault((f["op"], f["reason"]), []).append(f["layer"])
+    for (op, reason), paths in groups.items():
+        where = paths[0] if len(paths) == 1 else f"{len(paths)} layers ({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''})"
+        typer.echo(f"host fallback: {where} ({op}): {reason}")
 
 
 def _vs_line(label: str, v: dict) -> str:

@@ -161,3 +161,22 @@ def test_chiplab_debug_shows_the_traceback(monkeypatch, tmp_path):
     monkeypatch.delenv("CHIPLAB_DEBUG")
     r = CliRunner().invoke(app, ["run", str(p), "--chip", "int8"])
     assert r.exit_code == 2 and not isinstance(r.exception, ChiplabError)
+
+
+def test_fallbacks_are_one_line_per_kind(tmp_path):
+    (tmp_path / "lstm.py").write_text(
+        "import torch, torch.nn as nn\n"
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.a, self.b, self.c, self.d = (nn.Conv1d(4, 4, 1) for _ in range(4))\n"
+        "        self.drop = nn.Dropout(0.1)\n"
+        "    def forward(self, x):\n"
+        "        return self.drop(self.d(self.c(self.b(self.a(x)))))\n"
+        "def make():\n"
+        "    return M().eval(), (torch.randn(1, 4, 8),)\n")
+    r = CliRunner().invoke(app, ["run", f"{tmp_path / 'lstm.py'}:make", "--chip", "int8"])
+    assert r.exit_code == 0, r.output
+    lines = [l for l in r.output.splitlines() if l.startswith("host fallback")]
+    assert lines == ["host fallback: 4 layers (a, b, c, ...) (Conv1d): Conv1d is not an op the emulator models; "
+                     "ran on host in fp32"]
