@@ -68,5 +68,9 @@ class DebugReport:
             ok = "works" if f.get("verified") else "not verified"
             lines.append(f"  fix {f['layer']}: {f.get('fix')} ({ok}: isolated {f.get('before_db')} -> {f.get('after_db')} dB)")
         if self.bundle:
-            lines.append(f"repro: python -m chiplab.debugger.repro {self.bundle}")
+            from pathlib import Path
+            readme = Path(self.bundle) / "README.txt"
+            cmd = readme.read_text().splitlines()[0].removeprefix("Reproduce: ") if readme.exists() else \
+                f"python -m chiplab.debugger.repro {self.bundle}"
+            lines.append(f"repro: {cmd}")
         return "\n".join(lines)

@@ -1,7 +1,6 @@
 """run/debug on bad or odd input: NaN/inf, degenerate references, train mode, fp16, .onnx, bundle
 paths, memory, CHIPLAB_DEBUG; run and debug driven through the real app (issue 9)."""
 import json
-import textwrap
 
 import pytest
 import torch
