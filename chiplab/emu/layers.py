@@ -167,6 +167,11 @@ class EmuLayer:
                     and not bool(torch.isfinite(out).all()):
                 mode.nonfinite = self.path
             return out
+        except Exception as e:
+            if not getattr(e, "_chiplab_layer", None):        # innermost layer only
+                e._chiplab_layer = self.path
+                e.add_note(f"in emulated layer {self.path} ({type(self.module).__name__})")
+            raise
         finally:
             mode.depth -= 1
 

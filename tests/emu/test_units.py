@@ -126,3 +126,18 @@ def test_layer_errors_name_the_module_path(monkeypatch):
     m, x = _tiny()
     with pytest.raises(ChiplabError, match=r"layer embed \(Linear\): observer: no calibration data"):
         Emulator(m, "int8", x)
+
+
+def test_runtime_error_inside_a_layer_names_it():
+    class Bad(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x[..., :3] if x.shape[0] == 2 else x)     # wrong width on the second call
+
+    emu = Emulator(Bad(), "int8", torch.randn(1, 4))
+    with pytest.raises(RuntimeError) as ei:
+        emu(torch.randn(2, 4))
+    assert "in emulated layer fc (Linear)" in "\n".join(getattr(ei.value, "__notes__", []))
