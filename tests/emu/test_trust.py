@@ -145,8 +145,12 @@ def test_bundle_path_errors_and_missing_folders(fac, tmp_path):
 
 def test_too_big_is_one_line_before_allocating(monkeypatch):
     import chiplab.emu.memory as mem
-    monkeypatch.setattr(mem, "available_bytes", lambda: 2 * 2**30)
-    r = CliRunner().invoke(app, ["run", "gpt2", "--chip", "int8"])
+    import chiplab.emu.cli as ecli
+    monkeypatch.setattr(mem, "available_bytes", lambda: 2**29)
+    devices, real = [], ecli._build
+    monkeypatch.setattr(ecli, "_build", lambda name, batch, device: devices.append(device) or real(name, batch, device))
+    r = CliRunner().invoke(app, ["run", "resnet18", "--chip", "int8"])
+    assert devices == ["meta"]                                  # refused before building it for real
     assert r.exit_code == 2, r.output
     assert "needs about" in r.output and "GiB" in r.output and len(r.output.strip().splitlines()) == 1
 
