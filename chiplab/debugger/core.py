@@ -21,19 +21,10 @@ from typing import Any, Callable, Mapping
 import torch
 import torch.nn as nn
 
-from chiplab.debugger.metrics import compare, sqnr_db
+from chiplab.debugger.metrics import compare, compare_tree, flat, sqnr_db
 from chiplab.debugger.report import DebugReport
-from chiplab.emu.emulator import Emulator, Override, _batches, _clone, as_tuple
-
-
-def _first_tensor(out: Any) -> torch.Tensor:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    if isinstance(out, dict) and out:
-        return _first_tensor(next(iter(out.values())))
-    raise TypeError(f"model output: expected tensors, got {type(out).__name__}")
+from chiplab.emu.emulator import (EmulationError, Emulator, Override, _batches, _clone, as_tuple, check_finite,
+                                  nonfinite_warning)
 
 
 class Session:
@@ -45,19 +36,16 @@ class Session:
         self.calibration = calibration if calibration is not None else inputs
         self.observer, self.overrides, self.metric = observer, dict(overrides or {}), metric
         self.fold_bn = fold_bn
+        self.warnings: list[str] = []
         self.emu = self.make(self.overrides)
         self.paths = list(self.emu.layers)
-        self.ref_in: dict[str, tuple] = {}
         self.emu.enable(set())
-        hooks = [l.module.register_forward_pre_hook(lambda _m, a, p=p: self.ref_in.__setitem__(p, _clone(a)))
-                 for p, l in self.emu.layers.items()]
-        try:
-            self.ref_raw, self.ref_out = self.emu.run_capture(inputs, self.paths)
-        finally:
-            for h in hooks:
-                h.remove()
+        self.ref_raw, self.ref_out, self.ref_in = self.emu.run_capture(inputs, self.paths, inputs_too=True)
+        if self.emu.nonfinite is not None:
+            self.warnings.append(nonfinite_warning(self.emu.nonfinite, "fp32 reference"))
         self.emu.enable(None)
-        self.ref = _first_tensor(self.ref_raw)
+        self.paths = [p for p in self.paths if p in self.ref_out]     # reached by these inputs
+        self.ref = flat(self.ref_raw)
         self.ref_metric = metric(self.ref_raw) if metric else None
 
     def make(self, overrides: Mapping[str, Override]) -> Emulator:
@@ -68,7 +56,7 @@ class Session:
         """Final drop: metric(fp32) - metric(device) with a user metric, else noise power ratio."""
         if self.metric is not None:
             return self.ref_metric - self.metric(out)
-        s = sqnr_db(self.ref, _first_tensor(out))
+        s = sqnr_db(self.ref, flat(out))
         return math.inf if s == -math.inf else 10 ** (-s / 10)
 
     def isolated(self, emu: Emulator, path: str) -> dict:
@@ -79,7 +67,7 @@ class Session:
 
     def final(self, emu: Emulator) -> dict:
         out = emu(*self.inputs)
-        d = compare(self.ref, _first_tensor(out))
+        d = compare_tree(self.ref_raw, out)
         if self.metric is not None:
             d["metric"] = self.metric(out)
         return d
@@ -130,17 +118,24 @@ def debug(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, 
     ``metric``: optional ``f(model_output) -> float`` (higher is better, e.g. top-1 against
     labels) used for the bisection instead of the final output's noise power. ``overrides``:
     per-layer numerics (as for :func:`chiplab.emulate`). ``fixes``: try and verify a fix for the
-    first ``max_fixes`` culprits. ``bundle``: directory to write a repro bundle to; ``factory``:
-    a ``module:function`` or workload name that rebuilds the model (else the model is pickled).
+    first ``max_fixes`` culprits. ``bundle``: directory to write a repro bundle to (created; data only,
+    see :mod:`chiplab.debugger.bundle`); ``factory``: the workload name that rebuilds the model (or the
+    file.py:factory it came from, recorded as a hint; the repro then needs ``--factory``).
     """
     if not 0 < explain_frac <= 1:
-        raise ValueError(f"explain_frac: must be in (0, 1], got {explain_frac}")
+        raise EmulationError(f"explain_frac: must be in (0, 1], got {explain_frac}")
     inputs = as_tuple(inputs)
+    check_finite(inputs)
+    if bundle is not None:                     # a bad bundle path fails now, not after the whole run
+        from chiplab.debugger.bundle import prepare_dir
+        prepare_dir(bundle)
     if calibration is not None:
         _batches(calibration)
     s = Session(model, chip, inputs, calibration, observer, overrides, metric, fold_bn)
     emu = s.emu
     _, dev_out = emu.run_capture(inputs, s.paths)
+    if emu.nonfinite is not None:
+        s.warnings.append(nonfinite_warning(emu.nonfinite, "emulated"))
     rows = []
     for p in s.paths:
         layer = emu.layers[p]
@@ -148,19 +143,20 @@ def debug(model: nn.Module, chip: Any, inputs: Any, *, calibration: Any = None, 
                      "propagated": compare(s.ref_out[p], dev_out[p]), "isolated": s.isolated(emu, p),
                      **({"acc_overflow_frac": layer.stats["acc_overflow_frac"]} if "acc_overflow_frac" in layer.stats else {})})
     final = s.final(emu)
-    cands = [p for p in s.paths if not emu.layers[p].on_host and rows[s.paths.index(p)]["isolated"]["channel_sqnr_db"] != math.inf]
+    cands = [p for p in s.paths if not emu.layers[p].on_host and not math.isnan(rows[s.paths.index(p)]["isolated"]["channel_sqnr_db"])
+             and rows[s.paths.index(p)]["isolated"]["channel_sqnr_db"] != math.inf]
     bis, evals, total = _bisect(s, cands, explain_frac)
     # rank by the channel-normalized isolated SQNR: a crushed channel beside a big one shows
     iso = {r["layer"]: r["isolated"]["channel_sqnr_db"] for r in rows}
     finite = [v for p, v in iso.items() if p in cands and math.isfinite(v)]
     med = statistics.median(finite) if finite else math.inf
-    significant = (total > 0) if metric else final["sqnr_db"] < healthy_db
+    significant = (total > 0) if metric else (final["sqnr_db"] < healthy_db or "degenerate_reference" in final)
     flagged = {p for p in cands if iso[p] < med - outlier_db} | (set(bis) if significant else set())
     culprits = sorted(flagged, key=lambda p: (iso[p], p not in bis))
     report = DebugReport(chip=emu.chip_name, culprits=culprits, layers=rows, final=final,
                          bisection={"set": bis, "evaluations": evals, "explain_frac": explain_frac,
                                     "drop": total, "significant": significant, "drop_measure": "metric" if metric else "noise_power_ratio"},
-                         fallbacks=emu.fallbacks, folded=[{"conv": c, "bn": b} for c, b in emu.folded], median_isolated_channel_sqnr_db=med)
+                         fallbacks=emu.fallbacks, warnings=s.warnings, unused=emu.unused, folded=[{"conv": c, "bn": b} for c, b in emu.folded], median_isolated_channel_sqnr_db=med)
     if fixes:
         from chiplab.debugger.fixes import suggest_and_check
         report.fixes = [suggest_and_check(s, p, iso[p], final, med) for p in culprits[:max_fixes]]

@@ -1,9 +1,19 @@
-"""Error measures between a device tensor and its fp32 reference."""
+"""Error measures between a device tensor (or pytree of tensors) and its fp32 reference.
+
+A *degenerate* reference (NaN/inf, all values within ``NEAR_ZERO`` of 0, or one constant value)
+makes SQNR and cosine meaningless (a 1e-9 reference rounded to 0 reads as "SQNR 0 dB"): then
+:func:`compare` returns NaN for them and says why in ``degenerate_reference``.
+"""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
+
+# Our choice, not an outside constant: fp32 models' activations and logits are O(1e-3..1e3);
+# an output whose largest value is below 1e-6 carries no signal the chip could be judged on.
+NEAR_ZERO = 1e-6
 
 
 def sqnr_db(ref: torch.Tensor, got: torch.Tensor) -> float:
@@ -44,7 +54,44 @@ def channel_sqnr_db(ref: torch.Tensor, got: torch.Tensor) -> float:
     return sqnr_db(r / scale, g / scale)
 
 
-def compare(ref: torch.Tensor, got: torch.Tensor) -> dict:
+def flat(out: Any) -> torch.Tensor:
+    """All floating tensor leaves of a pytree (tuple, dict, ModelOutput) in one 1-D tensor."""
+    if isinstance(out, torch.Tensor):
+        return out
+    from chiplab.emu.emulator import leaves
+
+    ls = [v.detach().float().reshape(-1) for _, v in leaves(out)]
+    if not ls:
+        from chiplab.errors import ChiplabError
+        raise ChiplabError(f"model output: no floating-point tensor in a {type(out).__name__}")
+    return torch.cat(ls)
+
+
+def degenerate(ref: torch.Tensor) -> str | None:
+    """Why ``ref`` cannot serve as a reference for SQNR/cosine, or None."""
+    if ref.numel() == 0:
+        return "empty"
+    fin = torch.isfinite(ref)
+    if not bool(fin.all()):
+        return f"non-finite ({int((~fin).sum())} of {ref.numel()} fp32 reference values are NaN or inf)"
+    amax = float(ref.abs().max())
+    if amax < NEAR_ZERO:
+        return f"near-zero (max |fp32 reference| = {amax:.3g} < {NEAR_ZERO:g})"
+    if ref.numel() > 1 and float(ref.max()) == float(ref.min()):
+        return f"constant (every fp32 reference value is {float(ref.max()):.6g})"
+    return None
+
+
+def compare(ref: Any, got: Any) -> dict:
+    """SQNR, channel SQNR, cosine, max |err| of ``got`` against ``ref`` (tensors or pytrees, flattened);
+    with a degenerate reference SQNR/cosine are NaN and ``degenerate_reference`` says why."""
+    if not isinstance(ref, torch.Tensor) or not isinstance(got, torch.Tensor):
+        ref, got = flat(ref), flat(got)
+    why = degenerate(ref)
+    if why is not None:
+        err = max_abs(ref, got) if ref.numel() and bool(torch.isfinite(ref).all()) else math.nan
+        return {"sqnr_db": math.nan, "channel_sqnr_db": math.nan, "cosine": math.nan, "max_abs_err": _r(err, 6),
+                "degenerate_reference": why}
     return {"sqnr_db": _r(sqnr_db(ref, got)), "channel_sqnr_db": _r(channel_sqnr_db(ref, got)),
             "cosine": _r(cosine(ref, got), 6), "max_abs_err": _r(max_abs(ref, got), 6)}
 
@@ -53,3 +100,21 @@ def _r(v: float, nd: int = 2):
     if math.isinf(v) or math.isnan(v):
         return v
     return round(v, nd)
+
+
+def compare_tree(ref: Any, got: Any) -> dict:
+    """``compare`` overall, plus per leaf (``leaves``: {key path: compare}) for pytree outputs."""
+    d = compare(ref, got)
+    if not isinstance(ref, torch.Tensor):
+        from chiplab.emu.emulator import leaves
+
+        g = dict(leaves(got))
+        d["leaves"] = {k: compare(v, g[k]) for k, v in leaves(ref) if k in g}
+    return d
+
+
+def agreement(ref: torch.Tensor, got: torch.Tensor) -> float | None:
+    """Fraction of rows whose argmax (last dim) agrees; None when either side holds NaN/inf."""
+    if not (bool(torch.isfinite(ref).all()) and bool(torch.isfinite(got).all())):
+        return None
+    return float((got.argmax(-1) == ref.argmax(-1)).float().mean())

@@ -30,6 +30,8 @@ class DebugReport:
     median_isolated_channel_sqnr_db: float = math.nan
     fixes: list[dict] = field(default_factory=list)
     bundle: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
 
     def layer(self, path: str) -> dict:
         for r in self.layers:
@@ -40,13 +42,22 @@ class DebugReport:
     def to_dict(self) -> dict:
         return _clean({"chip": self.chip, "culprits": self.culprits, "final": self.final, "bisection": self.bisection,
                        "median_isolated_channel_sqnr_db": self.median_isolated_channel_sqnr_db, "fixes": self.fixes,
-                       "fallbacks": self.fallbacks, "folded_batchnorm": self.folded, "bundle": self.bundle, "layers": self.layers})
+                       "fallbacks": self.fallbacks, "folded_batchnorm": self.folded, "bundle": self.bundle,
+                       "warnings": self.warnings, "unused_layers": self.unused, "layers": self.layers})
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     def summary(self) -> str:
-        lines = [f"chip {self.chip}: final output SQNR {self.final['sqnr_db']} dB, cosine {self.final['cosine']}"]
+        if "degenerate_reference" in self.final:
+            lines = [f"chip {self.chip}: the fp32 reference output is degenerate ({self.final['degenerate_reference']}); "
+                     f"SQNR/cosine are not meaningful (max |err| {self.final['max_abs_err']})"]
+        else:
+            lines = [f"chip {self.chip}: final output SQNR {self.final['sqnr_db']} dB, cosine {self.final['cosine']}"]
+        for k, v in self.final.get("leaves", {}).items():
+            lines.append(f"  output {k}: " + (f"degenerate reference ({v['degenerate_reference']})"
+                                              if "degenerate_reference" in v else f"SQNR {v['sqnr_db']} dB, cosine {v['cosine']}"))
+        lines += [f"warning: {w}" for w in self.warnings]
         if not self.culprits:
             lines.append("no culprit: every layer's isolated error is within the usual range")
         for p in self.culprits:
@@ -57,5 +68,9 @@ class DebugReport:
             ok = "works" if f.get("verified") else "not verified"
             lines.append(f"  fix {f['layer']}: {f.get('fix')} ({ok}: isolated {f.get('before_db')} -> {f.get('after_db')} dB)")
         if self.bundle:
-            lines.append(f"repro: python -m chiplab.debugger.repro {self.bundle}")
+            from pathlib import Path
+            readme = Path(self.bundle) / "README.txt"
+            cmd = readme.read_text().splitlines()[0].removeprefix("Reproduce: ") if readme.exists() else \
+                f"python -m chiplab.debugger.repro {self.bundle}"
+            lines.append(f"repro: {cmd}")
         return "\n".join(lines)

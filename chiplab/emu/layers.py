@@ -23,6 +23,7 @@ Layers whose op class the chip cannot run execute on the host in fp32.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -33,29 +34,47 @@ from chiplab.emu.observers import Observer, qparams_for
 from chiplab.emu.spec import MatmulNumerics, VectorNumerics
 from chiplab.formats import INT_FORMATS, cast_float, get_format
 
+def _clone(v: Any) -> Any:
+    """Copy captured tensors: later in-place ops (ReLU(inplace=True)) would change them."""
+    if isinstance(v, torch.Tensor):
+        return v.detach().clone()
+    if isinstance(v, (tuple, list)):
+        return type(v)(_clone(t) for t in v)
+    return v
+
+
 _NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
 _ACT = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.LeakyReLU,
         nn.Mish, nn.ELU)
 _POOL = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
          nn.AdaptiveMaxPool2d)
-_LAYOUT = (nn.Identity, nn.Flatten, nn.Dropout, nn.Dropout2d, nn.Unflatten)
+_LAYOUT = (nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
+           nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Embedding, nn.PixelShuffle, nn.PixelUnshuffle,
+           nn.ChannelShuffle, nn.ZeroPad2d, nn.ConstantPad2d)
+# Leaf modules of other libraries, by class name: no arithmetic in eval mode (StochasticDepth,
+# dropouts), data movement (Permute), or precomputed tables (rotary embeddings).
+_LAYOUT_NAMES = frozenset({"StochasticDepth", "Permute", "DropPath", "LlamaRotaryEmbedding", "RotaryEmbedding"})
+_ACT_NAMES = frozenset({"GELUActivation", "NewGELUActivation", "FastGELUActivation", "QuickGELUActivation",
+                        "SiLUActivation", "GELUTanh", "PytorchGELUTanh", "AccurateGELUActivation", "ClippedGELUActivation"})
+_NORM_NAMES = frozenset({"LlamaRMSNorm", "RMSNorm", "T5LayerNorm", "LayerNorm2d"})
 
 
 def op_class(mod: nn.Module) -> str | None:
-    """The op class of a leaf module; None for pure data movement; 'unknown' otherwise."""
+    """The op class of a leaf module; None for pure data movement or no-ops in eval mode; 'unknown' otherwise."""
+    name = type(mod).__name__
     if isinstance(mod, nn.Conv2d):
         return "conv"
     if isinstance(mod, nn.Linear):
         return "linear"
-    if isinstance(mod, _NORM):
+    if isinstance(mod, _NORM) or isinstance(mod, getattr(nn, "RMSNorm", ())) or name in _NORM_NAMES:
         return "norm"
-    if isinstance(mod, _ACT):
+    if isinstance(mod, _ACT) or name in _ACT_NAMES:
         return "activation"
     if isinstance(mod, _POOL):
         return "pool"
     if isinstance(mod, (nn.Softmax, nn.LogSoftmax)):
         return "softmax"
-    if isinstance(mod, _LAYOUT):
+    if isinstance(mod, _LAYOUT) or name in _LAYOUT_NAMES:
         return None
     return "unknown"
 
@@ -81,7 +100,8 @@ class EmuLayer:
     exact_fast: bool = False
     split: bool = False
     ints: bool = False
-    mode: object = None        # the model's VectorRounding mode, paused while this layer runs
+    mode: object = None        # the model's EmuMode (chiplab.emu.functional), paused while this layer runs
+    reached: bool = False      # called during calibration
 
     @property
     def on_host(self) -> bool:
@@ -127,13 +147,33 @@ class EmuLayer:
 
     # ------------------------------------------------------------ execution
     def __call__(self, *args, **kwargs):
-        if self.mode is None:
+        mode = self.mode
+        if mode is None:
             return self._call(*args, **kwargs)
-        self.mode.depth += 1
+        mode.depth += 1
         try:
-            return self._call(*args, **kwargs)
+            if mode.calibrating:
+                self.reached = True
+                if self.observer is not None and args:
+                    self.observer.update(args[0])
+                return type(self.module).forward(self.module, *args, **kwargs)
+            rec = mode.capture is not None and self.path in mode.capture
+            if rec and mode.capture_in is not None:
+                mode.capture_in[self.path] = _clone(args)
+            out = self._call(*args, **kwargs)
+            if rec:
+                mode.capture_out[self.path] = _clone(out)
+            if mode.watch and mode.nonfinite is None and isinstance(out, torch.Tensor) and out.is_floating_point() \
+                    and not bool(torch.isfinite(out).all()):
+                mode.nonfinite = self.path
+            return out
+        except Exception as e:
+            if not getattr(e, "_chiplab_layer", None):        # innermost layer only
+                e._chiplab_layer = self.path
+                e.add_note(f"in emulated layer {self.path} ({type(self.module).__name__})")
+            raise
         finally:
-            self.mode.depth -= 1
+            mode.depth -= 1
 
     def _call(self, *args, **kwargs):
         m = self.module

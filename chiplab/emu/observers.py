@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from chiplab.emu.spec import TensorNumerics
+from chiplab.errors import ChiplabError
 from chiplab.formats import FLOAT_FORMATS, INT_FORMATS, fake_quant_float, fake_quant_int, int_qparams
 
 _SAMPLE = 200_000   # values kept per observer (torch.quantile's input limit is 16M)
@@ -24,9 +25,16 @@ class Observer:
         self.hi = torch.tensor(float("-inf"))
         self.samples: list[torch.Tensor] = []
         self.gen = torch.Generator().manual_seed(seed)
+        self.batches = 0
 
     def update(self, x: torch.Tensor) -> None:
+        """Take a batch; NaN and inf values are left out of the range (the emulator warns about them)."""
         x = x.detach().float()
+        self.batches += 1
+        if not bool(torch.isfinite(x).all()):
+            x = x[torch.isfinite(x)]
+        if x.numel() == 0:
+            return
         self.lo = torch.minimum(self.lo, x.min())
         self.hi = torch.maximum(self.hi, x.max())
         if self.t.observer != "minmax":
@@ -36,8 +44,10 @@ class Observer:
             self.samples.append(flat)
 
     def range(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if not torch.isfinite(self.lo):
-            raise ValueError("observer: no calibration data reached this layer")
+        if self.batches == 0:
+            raise ChiplabError("observer: no calibration data reached this layer")
+        if not torch.isfinite(self.lo):          # only NaN/inf reached it: any range gives NaN out
+            return torch.tensor(0.0), torch.tensor(0.0)
         if self.t.observer == "minmax":
             return self.lo, self.hi
         s = torch.cat(self.samples)

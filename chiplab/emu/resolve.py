@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from chiplab.emu.spec import NumericsSpec, default_numerics, preset_numerics
+from chiplab.errors import ChiplabError
 
 
 def resolve_chip(chip: Any) -> tuple[str, NumericsSpec]:
@@ -28,10 +29,10 @@ def resolve_chip(chip: Any) -> tuple[str, NumericsSpec]:
                 try:
                     return name, preset_numerics(name)
                 except ValueError:
-                    raise ValueError(f"chip: {e}") from None
+                    raise ChiplabError(f"chip: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
             return getattr(spec, "name", name), numerics_of(spec)
         return name, preset_numerics(name)
-    raise TypeError(f"chip: expected a preset name, chip-file path, ChipSpec or NumericsSpec, got {type(chip).__name__}")
+    raise ChiplabError(f"chip: expected a preset name, chip-file path, ChipSpec or NumericsSpec, got {type(chip).__name__}")
 
 
 def numerics_of(spec: Any) -> NumericsSpec:
@@ -40,4 +41,7 @@ def numerics_of(spec: Any) -> NumericsSpec:
         return default_numerics(spec.native_precision)
     if isinstance(n, NumericsSpec):
         return n
-    return NumericsSpec.model_validate(n)
+    try:
+        return NumericsSpec.model_validate(n)
+    except ValueError as e:
+        raise ChiplabError(f"numerics: {str(e).splitlines()[0]}: {str(e).splitlines()[1:3]}") from None

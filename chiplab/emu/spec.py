@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chiplab.errors import ChiplabError
 from chiplab.formats import ALL_FORMATS, FLOAT_FORMATS, INT_FORMATS, MX_FORMATS
 
 OP_CLASSES = ("conv", "linear", "norm", "activation", "pool", "softmax", "elementwise")
@@ -154,7 +155,7 @@ def default_numerics(precision: str) -> NumericsSpec:
     if precision in ("bf16", "fp16", "fp32"):
         mm = _mm(precision, precision)
         return NumericsSpec(conv=mm, linear=mm, vector=VectorNumerics(format=precision))
-    raise ValueError(f"native_precision: {precision!r} is not one of int8, fp8, bf16, fp16, fp32")
+    raise ChiplabError(f"native_precision: {precision!r} is not one of int8, fp8, bf16, fp16, fp32")
 
 
 def preset_numerics(name: str) -> NumericsSpec:
@@ -170,4 +171,4 @@ def preset_numerics(name: str) -> NumericsSpec:
         mm = MatmulNumerics(weight=TensorNumerics(format=name), activation=TensorNumerics(format=name),
                             accumulator=AccumulatorNumerics(format="fp32"))
         return NumericsSpec(conv=mm, linear=mm, vector=VectorNumerics(format="bf16"))
-    raise ValueError(f"unknown numerics preset {name!r}")
+    raise ChiplabError(f"unknown numerics preset {name!r}")

@@ -10,6 +10,7 @@ from chiplab.debugger import debug
 from chiplab.emu.spec import AccumulatorNumerics, MatmulNumerics, NumericsSpec, TensorNumerics, default_numerics
 
 INT8 = default_numerics("int8")
+ROOT = str(__import__("pathlib").Path(__file__).resolve().parents[2])
 
 
 def _seq():
@@ -66,10 +67,13 @@ def test_repro_bundle_reproduces_with_one_command(tmp_path):
     m, x = _seq()
     ov = {"4": INT8.conv.model_copy(update={"accumulator": AccumulatorNumerics(width=14, overflow="saturate")})}
     rep = debug(m, INT8, x, overrides=ov, fixes=False, bundle=str(tmp_path / "b"))
-    for f in ("model.pt2", "model.pt", "inputs.pt", "chip.yaml", "finding.json"):
+    for f in ("model.pt2", "state_dict.pt", "model.json", "inputs.pt", "chip.yaml", "finding.json"):
         assert (tmp_path / "b" / f).exists(), f
-    r = subprocess.run([sys.executable, "-m", "chiplab.debugger.repro", str(tmp_path / "b")], capture_output=True,
-                       text=True, timeout=120, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    fac = tmp_path / "fac.py"            # the model is no built-in workload: the user names its factory
+    fac.write_text("from tests.debugger.test_report import _seq\ndef make():\n    m, x = _seq()\n    return m, (x,)\n")
+    r = subprocess.run([sys.executable, "-m", "chiplab.debugger.repro", str(tmp_path / "b"), "--factory", f"{fac}:make",
+                        "--check-export"], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       env={"OMP_NUM_THREADS": "1", "PATH": "", "PYTHONPATH": ROOT})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "reproduced" in r.stdout and rep.culprits[0] in r.stdout
 

@@ -7,6 +7,7 @@ from chiplab.emu import AccumulatorNumerics, Emulator, MatmulNumerics, NumericsS
 from chiplab.emu import reference as ref
 from chiplab.emu.kernels import accumulate
 from chiplab.emu.spec import default_numerics, preset_numerics
+from chiplab.errors import ChiplabError
 from chiplab.formats import FLOAT_FORMATS
 
 
@@ -116,7 +117,7 @@ def test_observers_and_presets_run():
 
 
 def test_bad_input_errors():
-    with pytest.raises(TypeError, match="inputs"):
+    with pytest.raises(ChiplabError, match="inputs"):                  # was TypeError: now a ChiplabError
         emulate(Net(), "int8", [1, 2])
     with pytest.raises(ValueError, match="overrides: no module named 'nope'"):
         Emulator(Net(), "int8", torch.randn(1, 3, 8, 8), overrides={"nope": "host"})
@@ -125,7 +126,7 @@ def test_bad_input_errors():
                        accumulator=_acc(format="fp32"))
     with pytest.raises(ValueError, match="unknown number format"):
         TensorNumerics(format="int3")
-    with pytest.raises(ValueError, match="chip"):
+    with pytest.raises(ChiplabError, match="chip"):
         emulate(Net(), "no-such-chip", torch.randn(1, 3, 8, 8))
 
 
