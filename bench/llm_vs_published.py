@@ -1,0 +1,215 @@
+"""chiplab's LLM serving model against published MLPerf Inference LLM results.
+
+Each row of ``data/mlperf/llm_published.csv`` (one published MLPerf result, with the
+``mlperf_log_summary.txt`` it was read from and the submitter's config for tp / batch /
+precision) that names a chiplab system preset is predicted with ``chiplab.serve``:
+
+* the deployment is the submission's: ``tp`` chips per engine (blank: chiplab's default, the
+  fewest chips that fit), ``system.count // tp`` engines, the row's precision (fp8 on H100),
+  the row's ``batch`` as the engine's sequence cap (blank: 256);
+* Offline: every sample arrives at t = 0 (one engine simulated with ``OFFLINE_REQUESTS``
+  requests, its throughput times the engine count);
+* Server: the highest Poisson QPS whose run meets the benchmark's latency limits; Llama-2-70B
+  and Mixtral-8x7B: TTFT p99 <= 2 s and TPOT p99 <= 200 ms (``ttft_latency (ns): 2000000000``,
+  ``tpot_latency (ns): 200000000`` in each row's summary file); GPT-J: the whole query at
+  p99 <= 20 s (``target_latency (ns): 20000000000`` in its summary);
+* lengths (geometric, clipped): the output mean is the row's own tokens / samples ratio
+  (LoadGen prints both for Llama-2 and Mixtral); prompt means are NOT published in anything
+  read here and are assumptions (``PROMPT_MEAN``). GPT-J runs beam search with 4 beams
+  (mlcommons/inference ``language/gpt-j/backend.py``: ``num_beams: 4``, ``max_new_tokens: 128``,
+  ``min_new_tokens: 30``): a sample is priced as 4 sequences of the same prompt, each 128
+  tokens long (an upper bound, [A]), and samples/s = tokens/s / (4 x 128).
+
+No knob is fitted: no row sets any parameter; the chip presets' peak rates and bandwidths are
+used as they are. Prints a table and the median / worst absolute error, then one JSON line.
+
+    OMP_NUM_THREADS=1 python bench/llm_vs_published.py [--requests N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from chiplab.errors import ChiplabError  # noqa: E402
+from chiplab.serve.cost import LlmCost  # noqa: E402
+from chiplab.serve.models import get_model  # noqa: E402
+from chiplab.serve.run import TPOT_P99_LIMIT_S, TTFT_P99_LIMIT_S, _default_tp  # noqa: E402
+from chiplab.serve.sim import Workload, simulate  # noqa: E402
+from chiplab.system import load_system  # noqa: E402
+
+CSV = ROOT / "data" / "mlperf" / "llm_published.csv"
+REQUIRED = ("round", "submitter", "system", "accelerator", "accelerator_count", "model", "chiplab_model",
+            "chiplab_system", "scenario", "metric", "value", "precision", "tp", "batch", "prompt_mean",
+            "output_mean", "num_beams", "source", "config_source", "notes")
+METRICS = ("tokens/s", "samples/s")
+# [A] mean prompt tokens: no file read for this table states them. Llama-2-70B (OpenOrca, prompts
+# capped at 1024 tokens by processorca.py --seqlen_limit=1024, mlcommons/inference
+# language/llama2-70b/README.md) and Mixtral: 300, chiplab.serve's default; GPT-J (CNN-DailyMail
+# articles, truncated at model_max_length 1919, backend.py): 800.
+PROMPT_MEAN = {"llama-2-70b": 300.0, "mixtral-8x7b": 300.0, "gpt-j-6b": 800.0}
+GPTJ_OUTPUT = 128            # max_new_tokens (backend.py); every beam assumed to run to it [A]
+GPTJ_LATENCY_S = 20.0        # target_latency (ns): 20000000000 in the GPT-J Server summary
+MAX_LEN = {"gpt-j-6b": 1919}  # prompt clip (model_max_length); others 1024
+OFFLINE_REQUESTS = 4000
+SERVER_REQUESTS = 2000
+
+
+class LlmPublishedError(ChiplabError):
+    """A row of llm_published.csv is malformed (the message names the line)."""
+
+
+def load_rows(path: Path = CSV) -> pd.DataFrame:
+    if not path.is_file():
+        raise LlmPublishedError(f"{path}: no such file")
+    df = pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in
+                                                             ("tp", "batch", "prompt_mean", "output_mean")})
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise LlmPublishedError(f"{path.name}: missing column(s) {', '.join(missing)}")
+    for i, r in df.iterrows():
+        at = f"{path.name} line {int(i) + 2} ({r['round']} {r['model']} {r['scenario']})"
+        if r["scenario"] not in ("Offline", "Server"):
+            raise LlmPublishedError(f"{at}: scenario must be Offline or Server, got {r['scenario']!r}")
+        if r["metric"] not in METRICS:
+            raise LlmPublishedError(f"{at}: metric must be one of {', '.join(METRICS)}, got {r['metric']!r}")
+        if not str(r["source"]).startswith("https://"):
+            raise LlmPublishedError(f"{at}: source must be the URL the value was read from")
+        if not (isinstance(r["value"], (int, float)) and math.isfinite(r["value"]) and r["value"] > 0):
+            raise LlmPublishedError(f"{at}: value must be a positive number, got {r['value']!r}")
+    return df
+
+
+def _workload(row, n: int, qps: float | None, seed: int) -> tuple[Workload, int, float]:
+    """Requests of one engine; returns the workload, sequences per sample and output tokens per sample."""
+    model = row["chiplab_model"]
+    rng = np.random.default_rng(seed)
+    beams = int(row["num_beams"])
+    max_len = MAX_LEN.get(model, 1024)
+    prompt_mean = row["prompt_mean"] if not pd.isna(row["prompt_mean"]) else PROMPT_MEAN[model]
+    prompts = np.clip(rng.geometric(1.0 / prompt_mean, n), 1, max_len)
+    if model == "gpt-j-6b":
+        outputs = np.full(n, GPTJ_OUTPUT)
+    else:
+        outputs = np.clip(rng.geometric(1.0 / row["output_mean"], n), 1, 1024)
+    arrivals = np.zeros(n) if qps is None else np.cumsum(rng.exponential(1.0 / qps, n))
+    # beam search: each sample becomes `beams` sequences arriving together
+    wl = Workload(np.repeat(arrivals, beams), np.repeat(prompts, beams).astype(np.int64),
+                  np.repeat(outputs, beams).astype(np.int64))
+    return wl, beams, float(outputs.mean())
+
+
+def _cost(row) -> LlmCost:
+    m, sysm = get_model(row["chiplab_model"]), load_system(row["chiplab_system"])
+    tp = int(row["tp"]) if not pd.isna(row["tp"]) else _default_tp(m, sysm, 1)
+    return LlmCost(m, sysm, tp=tp, precision=row["precision"] or None)
+
+
+def _sim_kw(row) -> dict:
+    return {"max_seqs": int(row["batch"]) if not pd.isna(row["batch"]) else 256}
+
+
+def _metric(row, tokens_per_s: float, beams: int, out_per_sample: float) -> float:
+    return tokens_per_s if row["metric"] == "tokens/s" else tokens_per_s / (beams * out_per_sample)
+
+
+def predict_offline(row, cost: LlmCost, n: int = OFFLINE_REQUESTS, seed: int = 0) -> float:
+    wl, beams, out = _workload(row, n, None, seed)
+    r = simulate(cost, wl, **_sim_kw(row))
+    return _metric(row, r.tokens / r.span_s * cost.replicas, beams, out)
+
+
+def _meets(row, r, beams: int) -> bool:
+    if row["chiplab_model"] == "gpt-j-6b":
+        return float(np.percentile(r.e2e, 99)) <= GPTJ_LATENCY_S
+    return (float(np.percentile(r.ttft, 99)) <= TTFT_P99_LIMIT_S
+            and (len(r.tpot) == 0 or float(np.percentile(r.tpot, 99)) <= TPOT_P99_LIMIT_S))
+
+
+def predict_server(row, cost: LlmCost, n: int = SERVER_REQUESTS, seed: int = 0, iters: int = 10) -> float:
+    """Highest total QPS meeting the limits (double, then bisect to ~1 %), as the row's metric."""
+    def run(qps_total: float):
+        wl, beams, out = _workload(row, n, qps_total / cost.replicas, seed)
+        r = simulate(cost, wl, **_sim_kw(row))
+        return _meets(row, r, beams), r, beams, out
+
+    lo, best, hi = 0.0, None, 0.5 * cost.replicas
+    for _ in range(30):
+        ok, r, beams, out = run(hi)
+        if not ok:
+            break
+        lo, best, hi = hi, (r, beams, out), hi * 2
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        ok, r, beams, out = run(mid)
+        if ok:
+            lo, best = mid, (r, beams, out)
+        else:
+            hi = mid
+        if hi - lo < 0.01 * hi:
+            break
+    if best is None:
+        return float("nan")
+    r, beams, out = best
+    if row["metric"] == "samples/s":
+        return lo                                   # scheduled samples/s = the offered QPS
+    return r.tokens / r.span_s * cost.replicas      # completed tokens/s at that QPS
+
+
+def predict(row, requests: int | None = None) -> float:
+    cost = _cost(row)
+    if row["scenario"] == "Offline":
+        return predict_offline(row, cost, requests or OFFLINE_REQUESTS)
+    return predict_server(row, cost, requests or SERVER_REQUESTS)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=None, help="simulated requests per run (default 4000 / 2000)")
+    args = ap.parse_args(argv)
+    df = load_rows()
+    errs, out_rows = [], []
+    print(f"{'#':>2} {'round':5} {'system':9} {'model':16} {'scenario':8} {'metric':9} {'published':>10} "
+          f"{'predicted':>10} {'error %':>8}")
+    for i, row in df.iterrows():
+        try:
+            pred = predict(row, args.requests)
+        except ChiplabError as e:
+            print(f"{i:>2} {row['round']:5} {row['chiplab_system']:9} {row['model']:16} {row['scenario']:8} skipped: {e}")
+            continue
+        err = 100.0 * (pred - row["value"]) / row["value"]
+        errs.append(abs(err))
+        out_rows.append({"row": int(i), "model": row["model"], "scenario": row["scenario"],
+                         "published": row["value"], "predicted": round(pred, 2), "error_pct": round(err, 1)})
+        print(f"{i:>2} {row['round']:5} {row['chiplab_system']:9} {row['model']:16} {row['scenario']:8} "
+              f"{row['metric']:9} {row['value']:>10.1f} {pred:>10.1f} {err:>+8.1f}")
+    # Secondary, labelled: one shared derate (published / predicted) set on row 0 only, scored on the rest.
+    held = []
+    if out_rows and out_rows[0]["row"] == 0:
+        k = out_rows[0]["published"] / out_rows[0]["predicted"]
+        held = [abs(100.0 * (r["predicted"] * k - r["published"]) / r["published"]) for r in out_rows[1:]]
+        print(f"with one shared derate {k:.3f} set on row 0 only: held-out median |error| "
+              f"{statistics.median(held):.1f} %, worst {max(held):.1f} % over {len(held)} rows (not the headline)")
+    med = statistics.median(errs) if errs else float("nan")
+    worst = max(errs) if errs else float("nan")
+    print(f"median |error| {med:.1f} %, worst {worst:.1f} % over {len(errs)} rows; no row was used to set a knob")
+    print(json.dumps({"median_abs_error": round(med / 100, 4), "worst_abs_error": round(worst / 100, 4),
+                      "rows": len(errs), "fitted_on": [],
+                      "derate_on_row0_heldout_median": round(statistics.median(held) / 100, 4) if held else None,
+                      "results": out_rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""Machinery of bench/llm_vs_published.py: the CSV loads, rows are sourced, predictions run, JSON line shape.
+
+No accuracy number is pinned here: the bench prints what it measures.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("llm_vs_published", ROOT / "bench" / "llm_vs_published.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _bench()
+
+
+def test_csv_loads_and_every_row_is_sourced(bench):
+    df = bench.load_rows()
+    assert len(df) >= 4
+    assert df["source"].str.startswith("https://github.com/mlcommons/inference_results_").all()
+    assert (df["value"] > 0).all()
+    assert set(df["scenario"]) <= {"Offline", "Server"}
+
+
+def test_bad_row_is_a_one_line_error(bench, tmp_path):
+    df = pd.read_csv(bench.CSV)
+    df.loc[0, "source"] = ""
+    bad = tmp_path / "bad.csv"
+    df.to_csv(bad, index=False)
+    with pytest.raises(bench.LlmPublishedError, match="bad.csv line 2.*source"):
+        bench.load_rows(bad)
+
+
+def test_missing_column_is_named(bench, tmp_path):
+    df = pd.read_csv(bench.CSV).drop(columns=["num_beams"])
+    bad = tmp_path / "cols.csv"
+    df.to_csv(bad, index=False)
+    with pytest.raises(bench.LlmPublishedError, match="num_beams"):
+        bench.load_rows(bad)
+
+
+def test_offline_prediction_runs_and_scales_with_replicas(bench):
+    df = bench.load_rows()
+    row = df[(df.chiplab_model == "llama-2-70b") & (df.scenario == "Offline")].iloc[0]
+    cost = bench._cost(row)
+    assert cost.tp == int(row["tp"]) and cost.replicas == 8 // cost.tp and cost.precision == row["precision"]
+    p = bench.predict_offline(row, cost, n=200)
+    assert p > 0
+    # the deployment follows the row: tp 4 gives 2 engines
+    row4 = row.copy()
+    row4["tp"] = 4
+    assert bench._cost(row4).replicas == 2
+
+
+def test_beam_search_expands_each_sample(bench):
+    df = bench.load_rows()
+    row = df[df.chiplab_model == "gpt-j-6b"].iloc[0]
+    wl, beams, out = bench._workload(row, 10, None, 0)
+    assert beams == int(row["num_beams"]) == 4
+    assert len(wl.prompts) == 40 and (wl.arrivals == 0).all()
+    assert out == bench.GPTJ_OUTPUT
+
+
+def test_json_line_format(bench, capsys, monkeypatch):
+    df = bench.load_rows()
+    small = df[(df.scenario == "Offline")].head(2)
+    monkeypatch.setattr(bench, "load_rows", lambda path=None: small.reset_index(drop=True))
+    assert bench.main(["--requests", "100"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    out = json.loads(last)
+    assert set(out) >= {"median_abs_error", "rows", "fitted_on", "results"}
+    assert out["rows"] == 2 and out["fitted_on"] == []
+    assert all(r["predicted"] > 0 for r in out["results"])
