@@ -77,8 +77,9 @@ def partition_cmd(
     t.add_column("")
     for k in results:
         t.add_column(k, justify="right")
-    rows = [("latency (serial)", lambda r: _fmt_s(r.latency_s)),
+    rows = [("SingleStream latency", lambda r: _fmt_s(r.single_stream_latency_s)),
             ("throughput serial /s", lambda r: f"{r.throughput_per_s:.4g}"),
+            ("Offline throughput /s (schedule)", lambda r: f"{r.offline_throughput_per_s:.4g}"),
             ("throughput pipelined /s (bound)", lambda r: f"{r.pipelined_throughput_per_s:.4g}"),
             ("host busy", lambda r: _fmt_s(r.host_busy_s)), ("acc busy", lambda r: _fmt_s(r.acc_busy_s)),
             ("link busy", lambda r: _fmt_s(r.link_busy_s)), ("bytes moved", lambda r: f"{r.bytes_moved:,}"),

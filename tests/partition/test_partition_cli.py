@@ -33,6 +33,9 @@ def test_custom_op_model_runs_on_host(monkeypatch, tmp_path):
         assert p["cuts"] >= 2 and p["bytes_moved"] > 0
         assert p["latency_s"] == pytest.approx(p["host_busy_s"] + p["acc_busy_s"] + p["link_busy_s"])
         assert p["pipelined_throughput_per_s"] >= p["throughput_per_s"]
+        assert p["single_stream_latency_s"] == pytest.approx(p["latency_s"])
+        assert p["throughput_per_s"] * (1 - 1e-9) <= p["offline_throughput_per_s"]
+        assert p["offline_throughput_per_s"] <= p["pipelined_throughput_per_s"] * (1 + 1e-9)
     opt = d["policies"]["optimal"]["latency_s"]
     assert opt <= min(d["policies"]["greedy"]["latency_s"], d["policies"]["min-block"]["latency_s"]) * (1 + 1e-12)
     # the saved placement prices the same when given back as the user's own
@@ -44,7 +47,8 @@ def test_custom_op_model_runs_on_host(monkeypatch, tmp_path):
     assert d2["policies"]["file"]["latency_s"] == pytest.approx(opt)
     # the table names the three policies side by side
     r3 = _run(CUSTOM, "--chip", "tpu-v1", "--host", "xeon-e5-2699v3", "--allow-unsupported")
-    assert r3.exit_code == 0 and all(k in r3.stdout for k in ("greedy", "min-block", "optimal", "lut_activation"))
+    assert r3.exit_code == 0 and all(k in r3.stdout for k in ("greedy", "min-block", "optimal", "lut_activation",
+                                                     "SingleStream", "Offline"))
 
 
 def test_user_errors_are_one_line(monkeypatch, tmp_path):
