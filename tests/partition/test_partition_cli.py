@@ -70,3 +70,34 @@ def test_big_models_three_policies(model, precision):
     assert r.exit_code == 0, r.output
     p = json.loads(r.stdout)["policies"]
     assert p["optimal"]["latency_s"] <= min(p["greedy"]["latency_s"], p["min-block"]["latency_s"]) * (1 + 1e-12)
+
+
+TINY = "examples/partition/tiny_transformer.py:factory"
+NO_SOFTMAX = "examples/partition/int8_no_softmax.yaml"
+
+
+def test_a_chip_without_softmax_sends_it_to_the_host_with_accuracy_and_latency_per_policy(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    r = _run(TINY, "--chip", NO_SOFTMAX, "--host", "xeon-e5-2699v3", "--batch", "4", "--numerics", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["chip"] == "int8-no-softmax"
+    softmax = {k for k, v in d["host_only"].items() if "softmax" in v["reason"]}
+    assert {d["host_only"][k]["layer"] for k in softmax} == {"blocks.0.attn.softmax", "blocks.1.attn.softmax"}
+    assert set(d["policies"]) == {"greedy", "min-block", "optimal"}
+    greedy = {row["node"]: row["device"] for row in d["policies"]["greedy"]["placement"]}
+    assert {k for k, v in greedy.items() if v == "host"} == softmax     # greedy: only what the chip lacks
+    for name, p in d["policies"].items():
+        a = p["accuracy"]
+        assert a["host_modules"] >= 2 and 0 < a["cosine"] <= 1 and a["sqnr_db"] > 0, name
+        assert 0 <= a["top1_agreement"] <= 1
+        assert p["single_stream_latency_s"] > 0 and p["offline_throughput_per_s"] > 0
+    t = _run(TINY, "--chip", NO_SOFTMAX, "--host", "xeon-e5-2699v3", "--numerics")
+    assert t.exit_code == 0, t.output
+    assert all(k in t.stdout for k in ("SQNR vs fp32", "top-1 agreement", "SingleStream", "blocks.0.attn.softmax"))
+
+
+def test_numerics_refuses_a_precision_other_than_the_chips(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    r = _run(TINY, "--chip", NO_SOFTMAX, "--host", "xeon-e5-2699v3", "--numerics", "-p", "fp32")
+    assert r.exit_code == 2 and "--numerics" in r.output and "Traceback" not in r.output
