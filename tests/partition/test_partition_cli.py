@@ -101,3 +101,16 @@ def test_numerics_refuses_a_precision_other_than_the_chips(monkeypatch):
     monkeypatch.chdir(ROOT)
     r = _run(TINY, "--chip", NO_SOFTMAX, "--host", "xeon-e5-2699v3", "--numerics", "-p", "fp32")
     assert r.exit_code == 2 and "--numerics" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.slow
+def test_bert_base_on_a_chip_without_softmax():
+    r = _run("bert-base", "--chip", str(ROOT / NO_SOFTMAX), "--host", "xeon-e5-2699v3", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    softmax = {k for k, v in d["host_only"].items() if "softmax" in v["reason"]}
+    assert len(softmax) == 12                     # one per encoder layer
+    for name, p in d["policies"].items():
+        host = {row["node"] for row in p["placement"] if row["device"] == "host"}
+        assert softmax <= host, name
+        assert p["offline_throughput_per_s"] <= p["pipelined_throughput_per_s"] * (1 + 1e-9)
