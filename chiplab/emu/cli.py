@@ -80,6 +80,24 @@ def _check_bundle_path(bundle: Optional[str]) -> None:
         raise ChiplabError(f"--bundle: {bundle} is an existing file; give a directory (it is created if missing)")
 
 
+def _placement_overrides(placement: Optional[Path], model: str, batch: int, m) -> tuple[dict, list[str]]:
+    """Emulator overrides of a ``chiplab partition`` placement file: its host modules run in fp32."""
+    if placement is None:
+        return {}, []
+    from chiplab.capture.workloads import load_graph
+    from chiplab.partition import load_placement
+    from chiplab.partition.numerics import overrides_for
+
+    graph = load_graph(model, batch=batch)
+    ov, unmapped = overrides_for(graph, load_placement(placement, graph), m)
+    note = [f"placement {placement}: {len(ov)} modules on the host (fp32)"
+            + (f"; {unmapped} host nodes outside a leaf module follow the chip's vector format" if unmapped else "")]
+    return ov, note
+
+
+PLACEMENT_HELP = "a `chiplab partition` placement file: its host parts run in fp32, the rest under the chip's numerics"
+
+
 def run_cmd(
     model: str = typer.Argument(..., help="workload name, torchvision model name, or file.py:factory"),
     chip: str = typer.Option(..., "--chip", help="chip preset name or chip-file path (or a numerics preset: int8, fp8, mxfp4, ...)"),
@@ -87,6 +105,7 @@ def run_cmd(
     batch: int = typer.Option(1, "--batch", help="batch size"),
     seed: int = typer.Option(0, "--seed", help="seed for weights/inputs the workload draws"),
     observer: Optional[str] = typer.Option(None, "--observer", help="activation observer: minmax, percentile, mse"),
+    placement: Optional[Path] = typer.Option(None, "--placement", help=PLACEMENT_HELP),
 ) -> None:
     """Run MODEL with the chip's numerics and show what the chip outputs (vs fp32)."""
     import torch
@@ -99,9 +118,11 @@ def run_cmd(
     try:
         m, inputs, notes = _model(model, batch, seed, 3, "run")
         check_finite(inputs)
+        ov, placed = _placement_overrides(placement, model, batch, m)
+        notes += placed
         with torch.no_grad():
             ref = m(*inputs)
-        res = emulate(m, chip, inputs, observer=observer)
+        res = emulate(m, chip, inputs, observer=observer, overrides=ov)
         out = res.output
         d = res.to_dict()
         d["warnings"] = notes + d["warnings"]
@@ -151,6 +172,7 @@ def debug_cmd(
     observer: Optional[str] = typer.Option(None, "--observer", help="activation observer: minmax, percentile, mse"),
     fixes: bool = typer.Option(True, "--fixes/--no-fixes", help="suggest and check a fix per culprit"),
     bundle: Optional[str] = typer.Option(None, "--bundle", help="write a repro bundle to this directory"),
+    placement: Optional[Path] = typer.Option(None, "--placement", help=PLACEMENT_HELP),
 ) -> None:
     """Name the layers where the chip's numerics diverge from fp32 (per-layer SQNR, cosine, max error)."""
     import torch
@@ -161,8 +183,9 @@ def debug_cmd(
     try:
         _check_bundle_path(bundle)
         m, inputs, notes = _model(model, batch, seed, 5 if fixes else 3, "debug")
-        rep = debug(m, chip, inputs, observer=observer, fixes=fixes, bundle=bundle, factory=model)
-        rep.warnings = notes + rep.warnings
+        ov, placed = _placement_overrides(placement, model, batch, m)
+        rep = debug(m, chip, inputs, observer=observer, overrides=ov or None, fixes=fixes, bundle=bundle, factory=model)
+        rep.warnings = notes + placed + rep.warnings
     except (ChiplabError, FileNotFoundError) as e:
         _fail(e)
         return

@@ -12,10 +12,12 @@ from chiplab.partition.capability import Capabilities, capabilities, host_reason
 from chiplab.partition.cost import CostTable, PolicyResult, cost_table, evaluate, tensors
 from chiplab.partition.placement import PlacementError, load_placement, save_placement, validate
 from chiplab.partition.policies import MIN_BLOCK_SIZE, POLICIES, greedy, min_block, optimal
+from chiplab.partition.schedule import figures, schedule, stages
 
 __all__ = ["Capabilities", "CostTable", "MIN_BLOCK_SIZE", "POLICIES", "PlacementError", "PolicyResult",
            "capabilities", "cost_table", "evaluate", "greedy", "host_reason", "load_placement", "min_block",
-           "op_class", "optimal", "partition", "run_policies", "save_placement", "tensors", "validate"]
+           "op_class", "optimal", "partition", "run_policies", "save_placement", "schedule", "stages", "tensors",
+           "validate"]
 
 
 def run_policies(graph: Graph, table: CostTable, policies=POLICIES, *, min_block_size: int = MIN_BLOCK_SIZE,
@@ -27,6 +29,9 @@ def run_policies(graph: Graph, table: CostTable, policies=POLICIES, *, min_block
     out = {p: evaluate(graph, table, makers[p](), p, moved) for p in policies}
     if placement is not None:
         out["file"] = evaluate(graph, table, validate(graph, placement), "file", moved)
+    for r in out.values():
+        fig = figures(stages(graph, table, r.placement, moved), table.batch)
+        r.single_stream_latency_s, r.offline_throughput_per_s = fig["single_stream_latency_s"], fig["offline_throughput_per_s"]
     return out
 
 

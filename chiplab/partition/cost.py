@@ -83,6 +83,11 @@ class PolicyResult:
     acc_nodes: int
     host_nodes: int
     placement: dict[str, str]
+    # filled by chiplab.partition.run_policies (chiplab/partition/schedule.py): the placement on a timeline
+    single_stream_latency_s: float | None = None    # one batch, the stages back to back
+    offline_throughput_per_s: float | None = None   # batches pipelined on host, link and accelerator
+    # filled by chiplab.partition.numerics.accuracy: the split model's output vs fp32
+    accuracy: dict | None = None
 
     def to_dict(self, labels: Mapping[str, str] | None = None) -> dict:
         d = asdict(self)
