@@ -17,8 +17,9 @@ precision) that names a chiplab system preset is predicted with ``chiplab.serve`
   (LoadGen prints both for Llama-2 and Mixtral); prompt means are NOT published in anything
   read here and are assumptions (``PROMPT_MEAN``). GPT-J runs beam search with 4 beams
   (mlcommons/inference ``language/gpt-j/backend.py``: ``num_beams: 4``, ``max_new_tokens: 128``,
-  ``min_new_tokens: 30``): a sample is priced as 4 sequences of the same prompt, each 128
-  tokens long (an upper bound, [A]), and samples/s = tokens/s / (4 x 128).
+  ``min_new_tokens: 30``): a sample is one request prefilled once (the 4 beams share the prompt's
+  KV) that then decodes 4 sequences of 128 tokens (an upper bound, [A]) as 4 batch entries; the
+  row's ``batch`` caps requests, not beams (TensorRT-LLM's ``max_batch_size``).
 
 No knob is fitted: no row sets any parameter; the chip presets' peak rates and bandwidths are
 used as they are. Prints a table and the median / worst absolute error, then one JSON line.
@@ -104,9 +105,9 @@ def _workload(row, n: int, qps: float | None, seed: int) -> tuple[Workload, int,
     else:
         outputs = np.clip(rng.geometric(1.0 / row["output_mean"], n), 1, 1024)
     arrivals = np.zeros(n) if qps is None else np.cumsum(rng.exponential(1.0 / qps, n))
-    # beam search: each sample becomes `beams` sequences arriving together
-    wl = Workload(np.repeat(arrivals, beams), np.repeat(prompts, beams).astype(np.int64),
-                  np.repeat(outputs, beams).astype(np.int64))
+    # beam search: one request per sample, prefilled once, decoding `beams` sequences (chiplab.serve.sim)
+    wl = Workload(arrivals, prompts.astype(np.int64), outputs.astype(np.int64),
+                  beams=np.full(n, beams, dtype=np.int64) if beams > 1 else None)
     return wl, beams, float(outputs.mean())
 
 
@@ -120,14 +121,14 @@ def _sim_kw(row) -> dict:
     return {"max_seqs": int(row["batch"]) if not pd.isna(row["batch"]) else 256}
 
 
-def _metric(row, tokens_per_s: float, beams: int, out_per_sample: float) -> float:
-    return tokens_per_s if row["metric"] == "tokens/s" else tokens_per_s / (beams * out_per_sample)
+def _metric(row, tokens_per_s: float, out_per_sample: float) -> float:
+    return tokens_per_s if row["metric"] == "tokens/s" else tokens_per_s / out_per_sample
 
 
 def predict_offline(row, cost: LlmCost, n: int = OFFLINE_REQUESTS, seed: int = 0) -> float:
     wl, beams, out = _workload(row, n, None, seed)
     r = simulate(cost, wl, **_sim_kw(row))
-    return _metric(row, r.tokens / r.span_s * cost.replicas, beams, out)
+    return _metric(row, r.tokens / r.span_s * cost.replicas, out)
 
 
 def _meets(row, r, beams: int) -> bool:
