@@ -84,3 +84,6 @@ def test_json_line_format(bench, capsys, monkeypatch):
     assert set(out) >= {"median_abs_error", "rows", "fitted_on", "results"}
     assert out["rows"] == 2 and out["fitted_on"] == []
     assert all(r["predicted"] > 0 for r in out["results"])
+    # the secondary fit chooses on the v4.0 row only and scores the v4.1 row apart
+    fit = out["fit"]
+    assert fit["train_rows"] == [0] and fit["heldout_rows"] == [1] and fit["value"] in fit["grid"]
