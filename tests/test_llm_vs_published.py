@@ -64,12 +64,13 @@ def test_offline_prediction_runs_and_scales_with_replicas(bench):
     assert bench._cost(row4).replicas == 2
 
 
-def test_beam_search_expands_each_sample(bench):
+def test_beam_search_is_one_request_per_sample(bench):
     df = bench.load_rows()
     row = df[df.chiplab_model == "gpt-j-6b"].iloc[0]
     wl, beams, out = bench._workload(row, 10, None, 0)
     assert beams == int(row["num_beams"]) == 4
-    assert len(wl.prompts) == 40 and (wl.arrivals == 0).all()
+    # one request per sample (prefilled once), carrying its 4 beams
+    assert len(wl.prompts) == 10 and (wl.arrivals == 0).all() and (wl.beams == 4).all()
     assert out == bench.GPTJ_OUTPUT
 
 
@@ -83,3 +84,6 @@ def test_json_line_format(bench, capsys, monkeypatch):
     assert set(out) >= {"median_abs_error", "rows", "fitted_on", "results"}
     assert out["rows"] == 2 and out["fitted_on"] == []
     assert all(r["predicted"] > 0 for r in out["results"])
+    # the secondary fit chooses on the v4.0 row only and scores the v4.1 row apart
+    fit = out["fit"]
+    assert fit["train_rows"] == [0] and fit["heldout_rows"] == [1] and fit["value"] in fit["grid"]

@@ -16,6 +16,17 @@ per layer type):
   replace the MLP all-reduce by two all-to-alls (dispatch, combine) over the tp group (expert
   parallel = tp). Pipeline stages add one point-to-point of the activations per stage boundary.
 
+* Non-GEMM (vector) work, priced on the chip's vector unit (``vector.lanes`` x its clock) and DRAM
+  (roofline: max of the two): per layer and token, two RMSNorm/LayerNorm, two residual adds and the
+  MLP activation (SwiGLU / GELU) each read their inputs from and write their output to DRAM in
+  16-bit (unfused: an upper bound [A]); rotary embedding on Q and K (read + write); softmax over the
+  KV length, ``SOFTMAX_OPS`` vector ops per query-key pair and head, with no DRAM traffic (fused into
+  the attention kernel, flash-attention style); sampling reads and writes the fp32 logits of every
+  sequence's vocabulary once. Norms and residual adds run on the full hidden state on every chip of
+  the tp group (Megatron replicates them); rotary, activation and softmax split over tp.
+* Launch overhead: ``KERNELS_PER_LAYER`` kernels per layer, each ``arch.launch_overhead`` (the GPU
+  class knob in chiplab/hw/class_knobs.yaml; chips without one: 0), per step.
+
 Pipeline parallelism here splits the weights and KV (capacity) but does not overlap steps: the
 step time is the sum of the stages' times plus the hand-offs. Activations travel in 16-bit.
 Efficiencies are the chip's ``tensor_efficiency`` / ``dram_efficiency`` where it has them.
@@ -33,6 +44,14 @@ from chiplab.system.spec import SystemSpec
 BYTES = {"int4": 0.5, "int8": 1, "fp8": 1, "bf16": 2, "fp16": 2, "tf32": 4, "fp32": 4}
 ACT_BYTES = 2                 # activations exchanged between chips in 16-bit
 MEMORY_RESERVE = 0.9          # [A] share of DRAM usable for weights + KV (the rest: runtime, activations)
+LOGIT_BYTES = 4               # [A] logits kept in fp32 for sampling
+# [A] vector ops per element: RMSNorm (square, sum, scale, weight) 4; residual add 1; rotary
+# (2 multiplies, 1 add) 3; SwiGLU/GELU with its product 4; softmax (max, subtract, exp, sum,
+# scale) 5 per score; sampling (softmax + top-k pass over the vocabulary) 5 per logit.
+NORM_OPS, ADD_OPS, ROPE_OPS, ACT_OPS, SOFTMAX_OPS, SAMPLE_OPS = 4, 1, 3, 4, 5, 5
+# [A] kernels per layer in one engine step: norm, QKV GEMM, attention (rotary fused), O GEMM,
+# all-reduce, residual + norm, gate/up GEMM, activation, down GEMM, all-reduce.
+KERNELS_PER_LAYER = 10
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,9 @@ class Work:
     attn_macs: float
     attn_bytes: float
     comm_s: float
+    vec_ops: float = 0.0          # non-GEMM element operations (norms, rotary, softmax, adds, sampling)
+    vec_bytes: float = 0.0        # their DRAM traffic
+    launch_s: float = 0.0         # kernel launch overhead of the step
 
 
 class LlmCost:
@@ -65,6 +87,8 @@ class LlmCost:
         arch = self.chip.arch
         self.peak = self.chip.peak_macs_per_s(self.precision) * getattr(arch, "tensor_efficiency", 1.0)
         self.bw = self.chip.memory.dram_bandwidth * getattr(arch, "dram_efficiency", 1.0)
+        self.vector_rate = self.chip.vector.lanes * self.chip.vector_clock_hz
+        self.launch_overhead = float(getattr(arch, "launch_overhead", 0.0) or 0.0)
         m = model
         self.kv_shards = min(tp, m.kv_heads)
         self.kv_bytes_per_token = 2 * m.layers * m.kv_dim * self.wbytes           # all layers, unsplit
@@ -97,7 +121,26 @@ class LlmCost:
         gemm_bytes = weights * self.wbytes / t
         attn_macs = pairs * 2 * h * m.layers / t
         attn_bytes = (kv_read_tokens + n_tok) * self.kv_bytes_per_token / self.kv_shards
-        return Work(gemm_macs, gemm_bytes, attn_macs, attn_bytes, self.comm_time(n_tok))
+        vec_ops, vec_bytes = self.vector_work(n_tok, n_out, pairs)
+        launch = m.layers * KERNELS_PER_LAYER * self.launch_overhead if n_tok else 0.0
+        return Work(gemm_macs, gemm_bytes, attn_macs, attn_bytes, self.comm_time(n_tok), vec_ops, vec_bytes, launch)
+
+    def vector_work(self, n_tok: float, n_out: float, pairs: float) -> tuple[float, float]:
+        """Per-chip non-GEMM element operations and DRAM bytes of one step (see the module doc)."""
+        m, t = self.model, self.tp
+        h = m.hidden
+        act = (2 if m.gated_mlp else 1) * m.intermediate * m.experts_per_token / t   # activation inputs
+        # per token and layer: (elements, ops per element, elements read + written)
+        norms = (2 * h, NORM_OPS, 2 * 2 * h)
+        adds = (2 * h, ADD_OPS, 2 * 3 * h)
+        rope = ((h + m.kv_dim) / t, ROPE_OPS, 2 * (h + m.kv_dim) / t)
+        mlp_act = (act, ACT_OPS, act + act / (2 if m.gated_mlp else 1))
+        per_tok_ops = sum(e * k for e, k, _ in (norms, adds, rope, mlp_act))
+        per_tok_bytes = sum(b for _, _, b in (norms, adds, rope, mlp_act)) * ACT_BYTES
+        ops = n_tok * m.layers * per_tok_ops + pairs * m.layers * (m.heads / t) * SOFTMAX_OPS
+        ops += n_out * m.vocab * SAMPLE_OPS
+        nbytes = n_tok * m.layers * per_tok_bytes + n_out * m.vocab * 2 * LOGIT_BYTES
+        return ops, nbytes
 
     def comm_time(self, n_tok: float) -> float:
         link, t, m = self.system.link, self.tp, self.model
@@ -113,7 +156,8 @@ class LlmCost:
 
     def time(self, w: Work) -> float:
         return (max(w.gemm_macs / self.peak, w.gemm_bytes / self.bw)
-                + max(w.attn_macs / self.peak, w.attn_bytes / self.bw) + w.comm_s)
+                + max(w.attn_macs / self.peak, w.attn_bytes / self.bw)
+                + max(w.vec_ops / self.vector_rate, w.vec_bytes / self.bw) + w.comm_s + w.launch_s)
 
     def step_time(self, n_tok: float, n_out: float, pairs: float, kv_read_tokens: float) -> float:
         return self.time(self.work(n_tok, n_out, pairs, kv_read_tokens)) if n_tok else 0.0

@@ -12,6 +12,14 @@ model (:class:`chiplab.serve.cost.LlmCost` or anything with the same ``step_time
 The prefill step emits each new request's first token (TTFT = end of that step - arrival);
 each later step emits one token; TPOT = (finish - first token) / (output - 1).
 
+Beam search (``Workload.beams``, default 1): a request with ``b`` beams is prefilled ONCE (its
+prompt's KV is shared by the beams, as TensorRT-LLM does) and then decodes ``b`` sequences, one
+token each per step, as ``b`` entries of the step's batch; each beam reads the shared prompt KV
+plus its own generated KV. The KV reservation is prompt + b x output; ``max_seqs`` counts
+requests, not beams (TensorRT-LLM's ``max_batch_size`` is "the maximum number of requests that the
+engine can handle", nvidia.github.io/TensorRT-LLM/features/paged-attention-ifb-scheduler.html;
+the beam width is a separate limit).
+
 The loop is O(1) per step plus O(log n) per request: decode work depends on the batch only
 through its size and the sum of its KV lengths, which are kept as running totals, and requests
 leave through a heap keyed by the step they finish on.
@@ -26,10 +34,12 @@ import numpy as np
 
 @dataclass
 class Workload:
-    """Arrival times (s), prompt and output lengths (tokens) of a request stream."""
+    """Arrival times (s), prompt and output lengths (tokens) of a request stream; ``beams``: beam
+    width per request (None: 1, greedy / sampling)."""
     arrivals: np.ndarray
     prompts: np.ndarray
     outputs: np.ndarray
+    beams: np.ndarray | None = None
 
 
 def poisson_workload(qps: float, n: int, seed: int = 0, prompt_mean: float = 300.0, output_mean: float = 294.45,
@@ -63,13 +73,15 @@ def simulate(cost, wl: Workload, *, max_seqs: int = 256, token_budget: int = 819
     step_time = cost.step_time
     arr, pr, out = wl.arrivals.tolist(), wl.prompts.tolist(), wl.outputs.tolist()
     n = len(arr)
+    bm = [1] * n if wl.beams is None else [int(b) for b in wl.beams]
     first = [0.0] * n
     finish = [0.0] * n
     heap: list[tuple[int, int]] = []   # (step on which the request emits its last token, request)
     t = 0.0
     nxt = 0                 # next request not yet admitted (FIFO)
-    running = 0             # sequences in decode
-    sum_ctx = 0             # sum of their KV lengths
+    running = 0             # requests in decode
+    seqs = 0                # sequences in decode (requests x beams)
+    sum_ctx = 0             # sum of their KV lengths (each beam counts the shared prompt)
     kv_used = 0
     step = 0
     done = 0
@@ -81,10 +93,11 @@ def simulate(cost, wl: Workload, *, max_seqs: int = 256, token_budget: int = 819
         pairs = 0.0
         admitted = []
         while nxt < n and arr[nxt] <= t and running + n_new < max_seqs:
-            p, o = pr[nxt], out[nxt]
-            need = p + o
+            p, o, b = pr[nxt], out[nxt], bm[nxt]
+            need = p + b * o
             if need > kv_capacity:
-                raise ValueError(f"request {nxt}: prompt {p} + output {o} tokens exceed the KV cache ({kv_capacity})")
+                raise ValueError(f"request {nxt}: prompt {p} + {b} beam(s) x output {o} tokens exceed the KV cache "
+                                 f"({kv_capacity})")
             if kv_used + need > kv_capacity or (n_new and p_tok + p > token_budget):
                 break
             kv_used += need
@@ -97,26 +110,28 @@ def simulate(cost, wl: Workload, *, max_seqs: int = 256, token_budget: int = 819
             if nxt < n and arr[nxt] > t:
                 continue
             raise RuntimeError("engine stalled")   # cannot happen: a lone request always fits (checked above)
-        dt = step_time(p_tok + running, n_new + running, pairs + sum_ctx, sum_ctx)
+        dt = step_time(p_tok + seqs, n_new + seqs, pairs + sum_ctx, sum_ctx)
         t += dt
         # decoders emitted one token each; their KV grew by one
-        sum_ctx += running
+        sum_ctx += seqs
         while heap and heap[0][0] == step:
             _, i = heapq.heappop(heap)
             finish[i] = t
             running -= 1
-            sum_ctx -= pr[i] + out[i]
-            kv_used -= pr[i] + out[i]
+            seqs -= bm[i]
+            sum_ctx -= bm[i] * (pr[i] + out[i])
+            kv_used -= pr[i] + bm[i] * out[i]
             done += 1
         for i in admitted:
             first[i] = t
             if out[i] == 1:
                 finish[i] = t
-                kv_used -= pr[i] + 1
+                kv_used -= pr[i] + bm[i]
                 done += 1
             else:
                 running += 1
-                sum_ctx += pr[i] + 1
+                seqs += bm[i]
+                sum_ctx += bm[i] * (pr[i] + 1)
                 heapq.heappush(heap, (step + out[i] - 1, i))
         step += 1
     first_a, fin_a = np.array(first), np.array(finish)

@@ -88,3 +88,44 @@ def test_pipeline_splits_weights_and_adds_p2p():
     a, b = LlmCost(m, H100, tp=4), LlmCost(m, H100, tp=4, pp=2)
     assert b.weight_bytes_chip == pytest.approx(a.weight_bytes_chip / 2)
     assert b.comm_time(64) > a.comm_time(64)
+
+
+def test_vector_work_by_hand():
+    m = MODELS["llama-3.1-8b"]
+    c = LlmCost(m, H100, tp=1)
+    h, L, kv, inter = m.hidden, m.layers, m.kv_dim, m.intermediate
+    d = c.decode(500, batch=4)
+    # per token and layer, 16-bit elements read + written: 2 norms (h in, h out), 2 residual adds
+    # (2h in, h out), rotary on Q and K (in + out), SwiGLU (2 x inter in, inter out)
+    per_tok = (2 * 2 * h + 2 * 3 * h + 2 * (h + kv) + 3 * inter) * 2
+    assert d.vec_bytes == pytest.approx(4 * L * per_tok + 4 * m.vocab * 2 * 4)      # + fp32 logits in/out
+    # ops: norms 4/elt, adds 1, rotary 3, activation 4, softmax 5 per score and head, sampling 5 per logit
+    ops_tok = 2 * h * 4 + 2 * h * 1 + (h + kv) * 3 + 2 * inter * 4
+    assert d.vec_ops == pytest.approx(4 * L * ops_tok + 4 * 500 * L * m.heads * 5 + 4 * m.vocab * 5)
+    # tp splits rotary, activation and softmax but not the (replicated) norms and residual adds
+    d2 = LlmCost(m, H100, tp=2).decode(500, batch=4)
+    assert d.vec_bytes / 2 < d2.vec_bytes < d.vec_bytes
+
+
+def test_step_time_adds_vector_work_and_class_launch_overhead():
+    m = MODELS["llama-3.1-8b"]
+    c = LlmCost(m, H100, tp=1)
+    w = c.decode(500, batch=64)
+    assert c.launch_overhead == H100.chip().arch.launch_overhead > 0       # the GPU class knob
+    assert w.launch_s == pytest.approx(m.layers * 10 * c.launch_overhead)
+    base = max(w.gemm_macs / c.peak, w.gemm_bytes / c.bw) + max(w.attn_macs / c.peak, w.attn_bytes / c.bw)
+    vec = max(w.vec_ops / c.vector_rate, w.vec_bytes / c.bw)
+    assert vec > 0 and c.time(w) == pytest.approx(base + vec + w.launch_s)
+    # a chip with a larger launch overhead pays it per kernel
+    chip = H100.chip()
+    slow = chip.model_copy(update={"arch": chip.arch.model_copy(update={"launch_overhead": 2 * chip.arch.launch_overhead})})
+    w2 = LlmCost(m, H100, tp=1, chip=slow).decode(500, batch=64)
+    assert w2.launch_s == pytest.approx(2 * w.launch_s)
+
+
+def test_cost_uses_the_class_efficiency_knobs():
+    chip = H100.chip()
+    c = LlmCost(MODELS["llama-3.1-8b"], H100, tp=1, precision="fp8")
+    assert c.peak == pytest.approx(chip.peak_macs_per_s("fp8") * chip.arch.tensor_efficiency)
+    assert c.bw == pytest.approx(chip.memory.dram_bandwidth * chip.arch.dram_efficiency)
+    assert chip.arch.tensor_efficiency < 1 and chip.arch.dram_efficiency < 1

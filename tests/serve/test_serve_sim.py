@@ -68,3 +68,25 @@ def test_serve_meets_mlperf_and_search_is_monotone():
     assert q and s["meets_constraints"]
     over = serve("llama-2-70b", "dgx-h100", tp=8, qps=q * 1.5, requests=300)
     assert not over["meets_constraints"]
+
+
+def test_beam_search_prefills_once_and_decodes_beams_as_batch_entries():
+    c = Linear(0.01, 0.001)
+    wl = Workload(np.array([0.0]), np.array([100]), np.array([3]), beams=np.array([4]))
+    r = simulate(c, wl, kv_capacity=10_000)
+    # one prefill of the 100-token prompt (not 4): 100 tokens, one LM-head output, 100 x 101 / 2 pairs
+    assert c.calls[0] == (100, 1, 100 * 101 / 2, 0)
+    # then 2 decode steps of 4 sequences, each beam attending to the shared prompt + its own tokens
+    assert c.calls[1:] == [(4, 4, 4 * 101, 4 * 101), (4, 4, 4 * 102, 4 * 102)]
+    assert r.ttft[0] == pytest.approx(0.11) and r.e2e[0] == pytest.approx(0.11 + 2 * 0.014)
+    assert r.tokens == 3                                       # output tokens per sample (the kept beam)
+
+
+def test_beams_reserve_kv_per_beam_but_count_one_request():
+    # prompt 50 + 4 beams x 10 = 90 tokens of KV per request: two fit in 200, not in 150
+    wl = Workload(np.zeros(2), np.array([50, 50]), np.array([10, 10]), beams=np.array([4, 4]))
+    assert simulate(Constant(0.1), wl, kv_capacity=200).ttft[1] == pytest.approx(0.1)
+    r = simulate(Constant(0.1), wl, kv_capacity=150)
+    assert r.ttft[1] > r.e2e[0]
+    # max_seqs counts requests: a cap of 2 admits both 4-beam requests together
+    assert simulate(Constant(0.1), wl, kv_capacity=1000, max_seqs=2).ttft[1] == pytest.approx(0.1)
