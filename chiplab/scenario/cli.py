@@ -33,6 +33,9 @@ def summary(r: ScenarioResult) -> str:
     lines += ["", "Additional stats"]
     for k in ("p50", "p90", "p99", "mean", "max"):
         lines.append(f"  {k:>4s} latency : {r.latency_s[k] * 1e3:12.4f} ms")
+    p50 = r.latency_s["p50"]
+    if p50 > 0:
+        lines.append(f"  spread : p90/p50 {r.latency_s['p90'] / p50:.3f}, p99/p50 {r.latency_s['p99'] / p50:.3f}")
     if r.policy:
         lines.append("  policy : " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.policy.items()))
     lines += [f"note: {n}" for n in r.notes]
@@ -59,6 +62,8 @@ def scenario_cmd(
     bound_ms: Optional[float] = typer.Option(None, "--bound-ms", min=0.0, help="Server: p99 bound (default: MLPerf's for the model)"),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", min=1, help="BERT: every sample this long (default: SQuAD-like lengths)"),
     seed: int = typer.Option(0, "--seed"),
+    jitter: Optional[str] = typer.Option(None, "--jitter", help="'cpu': per-batch service-time spread resampled "
+                                         "from data/measurements/cpu-epyc-2core-2026-11-24.csv (default: none)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
 ) -> None:
     """MLPerf Inference scenarios (LoadGen's rules) simulated over MODEL's latencies on CHIP."""
@@ -75,14 +80,16 @@ def scenario_cmd(
         kw["batch"] = max_batch
     try:
         svc = service_for(model, chip, precision)
-        res = run(scenario, svc, model, quick=quick, seed=seed, fixed_len=seq_len, **kw)
+        res = run(scenario, svc, model, quick=quick, seed=seed, fixed_len=seq_len, jitter=jitter, **kw)
     except (ValueError, KeyError, FileNotFoundError, NotImplementedError, ImportError, TypeError, RuntimeError) as e:
         _fail(e)
         return
     res.chip = getattr(getattr(svc, "chip", None), "name", str(chip))
     if hasattr(svc, "calls"):
+        caps = getattr(svc, "captures", 0)
         res.notes.append(f"{svc.calls} chiplab estimates (powers of two of the batch"
-                         + (f", seq lens {list(svc.seq_grid)}" if svc.seq_grid else "") + ", interpolated between)")
+                         + (f", seq lens {list(svc.seq_grid)}" if svc.seq_grid else "") + ", interpolated between)"
+                         + (f" on {caps} captured graph(s), re-batched on the IR" if caps else ""))
     if as_json:
         sys.stdout.write(json.dumps(res.to_dict()) + "\n")
         return

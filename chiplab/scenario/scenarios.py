@@ -25,7 +25,7 @@ import numpy as np
 from chiplab.errors import CapacityError, ChiplabError
 from chiplab.scenario import sim
 from chiplab.scenario import workloads as W
-from chiplab.scenario.service import CachedService
+from chiplab.scenario.service import CachedService, SteadyState
 
 SCENARIOS = ("single-stream", "multi-stream", "server", "offline")
 QUICK_DURATION_S = 10.0     # --quick: min_duration 600 s -> 10 s (query counts unchanged)
@@ -86,14 +86,19 @@ def _cap(n: int, notes: list[str], what: str = "queries") -> int:
     return n
 
 
-def closed_loop(service, wl, rules: Rules, spq: int, pct: float, min_q: int, seed=0, lens=None, fixed_len=None):
+def _jf(jitter, n: int, seed: int):
+    return None if jitter is None else jitter.factors(n, seed)
+
+
+def closed_loop(service, wl, rules: Rules, spq: int, pct: float, min_q: int, seed=0, lens=None, fixed_len=None,
+                jitter=None):
     notes: list[str] = []
     probe_l = _lens(wl, 256 * spq, seed + 1, lens, fixed_len)
-    probe = sim.closed_loop(service, 256, spq, probe_l)
+    probe = sim.closed_loop(service, 256, spq, probe_l, _jf(jitter, 256, seed + 1))
     mean = probe.duration_s / 256
     n = max(min_q, math.ceil(rules.min_duration_s / mean * 1.02))
     n_run = _cap(n, notes)
-    r = sim.closed_loop(service, n_run, spq, _lens(wl, n_run * spq, seed, lens, fixed_len))
+    r = sim.closed_loop(service, n_run, spq, _lens(wl, n_run * spq, seed, lens, fixed_len), _jf(jitter, n_run, seed))
     dur = r.duration_s * n / n_run
     checks = {"min_duration": dur >= rules.min_duration_s, "min_queries": n >= min_q}
     name = "single-stream" if spq == 1 else "multi-stream"
@@ -111,57 +116,78 @@ def multi_stream(service, wl, rules: Rules, **kw) -> ScenarioResult:
     return closed_loop(service, wl, rules, W.MULTI_STREAM_SAMPLES, W.MULTI_STREAM_PERCENTILE, rules.min_query_count, **kw)
 
 
-def best_offline_batch(service, seq_len: int | None, max_batch: int = 1024, gain: float = 1.01) -> tuple[int, list[str]]:
-    """The power-of-two batch with the highest samples/s that fits (CapacityError = does not
-    fit), stopping once doubling the batch gains less than 1 %."""
+def best_offline_batch(service, seq_len: int | None, max_batch: int = 65536, gain: float = 1.01) -> tuple[int, list[str]]:
+    """The batch with the highest samples/s that fits (``service.time`` is the seconds per
+    batch; CapacityError = does not fit). Powers of two, stopping once doubling the batch
+    gains less than 1 %; when the next power of two does not fit while throughput is
+    still rising, the largest batch that fits in between (bisection) is taken."""
     best, best_tp, notes = 0, 0.0, []
-    b = 1
+    b, full = 1, None
     while b <= max_batch:
         try:
             tp = b / service.time(b, seq_len)
         except CapacityError as e:
-            notes.append(f"batch {b} does not fit: {str(e).splitlines()[0]}")
+            full = e
             break
         if tp > best_tp * gain:
             best, best_tp = b, tp
         elif best:
-            break
+            return best, notes
         b *= 2
-    if best == max_batch:
-        notes.append(f"throughput still rising at batch {max_batch}, the largest tried")
     if not best:
-        raise CapacityError(f"not even batch 1 fits the device ({notes[-1] if notes else ''})")
+        raise CapacityError(f"not even batch 1 fits the device ({str(full).splitlines()[0] if full else ''})")
+    if full is None:
+        notes.append(f"throughput still rising at batch {best}, the largest tried")
+        return best, notes
+    lo, hi = best, 2 * best                     # lo fits, hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            service.time(mid, seq_len)
+            lo = mid
+        except CapacityError as e:
+            hi, full = mid, e
+    if lo > best and lo / service.time(lo, seq_len) > best_tp:
+        best = lo
+    notes.append(f"throughput still rising at batch {best}, the largest that fits the device memory "
+                 f"(batch {hi} does not fit: {str(full).splitlines()[0]})" if best == lo else
+                 f"batch {2 * best} does not fit: {str(full).splitlines()[0]}")
     return best, notes
 
 
-def offline(service, wl, rules: Rules, batch: int | None = None, max_batch: int = 1024, seed=0, lens=None,
-            fixed_len=None) -> ScenarioResult:
+def offline(service, wl, rules: Rules, batch: int | None = None, max_batch: int = 65536, seed=0, lens=None,
+            fixed_len=None, jitter=None) -> ScenarioResult:
+    """Offline: batches pipelined, so the device's rate is its steady-state one (a service's
+    ``period``, transfers overlapped; its latency where it has none)."""
     notes: list[str] = []
+    steady = SteadyState(service)
     ref = None
     if wl.seq_lens:
         ref = fixed_len or int(np.median(_lens(wl, 4096, seed + 1, lens, None)))
     if batch is None:
-        batch, fit_notes = best_offline_batch(service, ref, max_batch)
+        batch, fit_notes = best_offline_batch(steady, ref, max_batch)
         notes += fit_notes
-    expected_qps = batch / service.time(batch, ref)             # LoadGen's offline_expected_qps: our prediction
+    expected_qps = batch / steady.time(batch, ref)              # LoadGen's offline_expected_qps: our prediction
     n = max(wl.offline_min_samples, int(W.OFFLINE_SLACK * rules.min_duration_s * expected_qps))
     n_run = _cap(n, notes, "samples")
-    r = sim.offline(service, n_run, batch, _lens(wl, n_run, seed, lens, fixed_len))
+    nb = -(-n_run // batch)
+    r = sim.offline(service, n_run, batch, _lens(wl, n_run, seed, lens, fixed_len), steady=steady,
+                    jitter=None if jitter is None else jitter.factors(nb, seed))
     sps = r.n_samples / r.duration_s
     dur = n / sps
     checks = {"min_duration": dur >= rules.min_duration_s, "min_queries": n >= wl.offline_min_samples}
     return ScenarioResult("offline", "samples/s", sps, "samples/s", all(checks.values()), _lat(r), qps=sps,
                           checks=checks, n_queries=1, n_samples=n, duration_s=dur, required_duration_s=rules.min_duration_s,
-                          policy={"batch": batch, "sorted_by_length": bool(wl.seq_lens)}, notes=notes)
+                          policy={"batch": batch, "sorted_by_length": bool(wl.seq_lens), "pipelined": True}, notes=notes)
 
 
-def _server_run(service, qps, n, max_batch, timeout_s, lens_fn, seed):
+def _server_run(service, qps, n, max_batch, timeout_s, lens_fn, seed, jitter=None):
     arr = sim.poisson_arrivals(qps, n, seed)
-    return sim.server(service, arr, max_batch, timeout_s, lens_fn(n))
+    return sim.server(service, arr, max_batch, timeout_s, lens_fn(n), _jf(jitter, n, seed))
 
 
 def server_search(service, bound_s: float, n: int, max_batch: int, timeout_s: float, lens_fn, seed: int = 0,
-                  lmax: int | None = None, steps: int = 14) -> float:
+                  lmax: int | None = None, steps: int = 14, jitter=None) -> float:
     """The highest scheduled QPS whose p99 latency is within bound (bisection; 0 if none)."""
     probe = lens_fn(2000)
     lmin = None if probe is None else int(np.min(probe))
@@ -171,11 +197,11 @@ def server_search(service, bound_s: float, n: int, max_batch: int, timeout_s: fl
         return 0.0
     hi = max_batch / t_full * 1.05          # full batches of the shortest samples: no higher rate can be stable
     lo = 0.0
-    if _server_run(service, hi / 1000, min(n, 2000), max_batch, timeout_s, lens_fn, seed).percentile(99) > bound_s:
+    if _server_run(service, hi / 1000, min(n, 2000), max_batch, timeout_s, lens_fn, seed, jitter).percentile(99) > bound_s:
         return 0.0
     for _ in range(steps):
         mid = (lo + hi) / 2
-        if _server_run(service, mid, n, max_batch, timeout_s, lens_fn, seed).percentile(99) <= bound_s:
+        if _server_run(service, mid, n, max_batch, timeout_s, lens_fn, seed, jitter).percentile(99) <= bound_s:
             lo = mid
         else:
             hi = mid
@@ -183,7 +209,7 @@ def server_search(service, bound_s: float, n: int, max_batch: int, timeout_s: fl
 
 
 def server(service, wl, rules: Rules, max_batch: int | None = None, timeout_s: float | None = None,
-           bound_s: float | None = None, seed: int = 0, lens=None, fixed_len=None, search_queries: int = 20000,
+           bound_s: float | None = None, seed: int = 0, lens=None, fixed_len=None, search_queries: int = 20000, jitter=None,
            candidates: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)) -> ScenarioResult:
     bound = bound_s if bound_s is not None else wl.server_bound_s
     notes: list[str] = []
@@ -198,19 +224,19 @@ def server(service, wl, rules: Rules, max_batch: int | None = None, timeout_s: f
                 break            # a full batch behind a full batch would already miss the bound
         except CapacityError:
             break
-        q = server_search(service, bound, search_queries, b, timeout, lens_fn, seed, lmax)
+        q = server_search(service, bound, search_queries, b, timeout, lens_fn, seed, lmax, jitter=jitter)
         if q > best_qps:
             best_qps, best_b = q, b
     if best_qps <= 0:
         qps = 0.0
-        r = _server_run(service, 1.0 / max(service.time(1, lmax), 1e-12) / 10, 2000, 1, timeout, lens_fn, seed)
+        r = _server_run(service, 1.0 / max(service.time(1, lmax), 1e-12) / 10, 2000, 1, timeout, lens_fn, seed, jitter)
         notes.append("no scheduled QPS meets the latency bound: even a lone query misses it")
     else:
         qps = best_qps
         for _ in range(20):      # the full-length run at the searched QPS; step down 1 % while it fails
             n = max(rules.min_query_count, math.ceil(qps * rules.min_duration_s))
             n_run = _cap(n, [])
-            r = _server_run(service, qps, n_run, best_b, timeout, lens_fn, seed + 7)
+            r = _server_run(service, qps, n_run, best_b, timeout, lens_fn, seed + 7, jitter)
             if r.percentile(W.SERVER_PERCENTILE) <= bound:
                 break
             qps *= 0.99
@@ -237,9 +263,15 @@ def rules_for(scenario: str, wl: W.MLPerfWorkload, quick: bool) -> Rules:
 
 
 def run(scenario: str, service, workload: str = "resnet50", *, quick: bool = False, seed: int = 0,
-        lens=None, fixed_len: int | None = None, rules: Rules | None = None, **kw) -> ScenarioResult:
+        lens=None, fixed_len: int | None = None, rules: Rules | None = None, jitter=None, **kw) -> ScenarioResult:
     """One scenario on one service model, under the MLPerf rules of ``workload`` (or ``rules``:
-    a shorter min duration / query count, e.g. to match a short LoadGen run)."""
+    a shorter min duration / query count, e.g. to match a short LoadGen run). ``jitter``: a
+    :class:`chiplab.scenario.jitter.Jitter` (or a name, ``"cpu"``) multiplying each batch's
+    service time by a measured-spread factor; None: deterministic service times."""
+    if isinstance(jitter, str):
+        from chiplab.scenario.jitter import Jitter
+
+        jitter = Jitter.named(jitter)
     if scenario not in SCENARIOS:
         raise ChiplabError(f"--scenario: expected one of {', '.join(SCENARIOS)}, got {scenario!r}")
     wl = W.mlperf_workload(workload)
@@ -247,13 +279,15 @@ def run(scenario: str, service, workload: str = "resnet50", *, quick: bool = Fal
         wl = W.MLPerfWorkload(wl.mlperf_name, wl.server_bound_s, rules.min_query_count, wl.dataset, wl.seq_lens, wl.note)
     rules = rules or rules_for(scenario, wl, quick)
     fn = {"single-stream": single_stream, "multi-stream": multi_stream, "server": server, "offline": offline}[scenario]
-    res = fn(CachedService(service), wl, rules, seed=seed, lens=lens, fixed_len=fixed_len, **kw)
+    res = fn(CachedService(service), wl, rules, seed=seed, lens=lens, fixed_len=fixed_len, jitter=jitter, **kw)
     res.workload = str(workload)
     if wl.note:
         res.notes.append(wl.note)
     if wl.seq_lens:
         res.notes.append(f"sequence lengths: {'all ' + str(fixed_len) if fixed_len else 'SQuAD v1.1 model [A], <= 384 (see docs/scenarios.md)'}; "
                          "a batch is padded to its longest sample")
+    if jitter is not None:
+        res.notes.append(jitter.describe())
     if quick:
         res.notes.append(f"--quick: min duration {QUICK_DURATION_S:g} s instead of MLPerf's {W.MIN_DURATION_S:g} s")
     return res

@@ -67,38 +67,71 @@ def _interp(x: float, xs: Sequence[float], f: Callable[[float], float]) -> float
 
 
 class EstimateService:
-    """Service times from ``chiplab.estimate(workload, chip, batch=b, seq_len=L)``.
+    """Service times from chiplab's estimate of ``workload`` on ``chip``.
 
-    Evaluated (and memoised) at powers of two of the batch and at the grid of sequence
-    lengths ``seq_grid``; anything between is interpolated linearly, first along the
-    sequence length, then along the batch. A point where the estimate raises
-    :class:`CapacityError` does not fit; a batch between two powers of two whose upper
-    neighbour does not fit is estimated exactly instead.
+    The workload is captured once per sequence length (at batch 1) and re-batched on the
+    IR (``estimate(graph, chip, batch=b)``, :meth:`chiplab.ir.Graph.with_batch`); a graph
+    that cannot be re-batched (no recorded batch, a shape the re-batcher does not follow)
+    is captured again at that batch. Evaluated (and memoised) at powers of two of the
+    batch and at the grid of sequence lengths ``seq_grid``; anything between is
+    interpolated linearly, first along the sequence length, then along the batch. A point
+    where the estimate raises :class:`CapacityError` does not fit; a batch between two
+    powers of two whose upper neighbour does not fit is estimated exactly instead.
     Sequence lengths below the first grid point are priced at the first grid point
     (a slight overestimate); above the last, extrapolated from the last two.
+
+    :meth:`time` is the latency of one batch (inputs in, device, outputs out);
+    :meth:`period` the steady-state time per batch with transfers overlapped
+    (``batch / total()["throughput_per_s"]``), which Offline uses.
     """
 
     def __init__(self, workload, chip, *, precision: str | None = None,
-                 seq_grid: Sequence[int] | None = None, estimate_fn: Callable | None = None):
+                 seq_grid: Sequence[int] | None = None, estimate_fn: Callable | None = None,
+                 graph_fn: Callable | None = None):
         self.workload, self.precision, self.chip = workload, precision, chip
         if estimate_fn is None:                 # the real thing: load the chip once, not per point
             from chiplab.hw import load_chip
             from chiplab.perf.estimate import estimate as estimate_fn
 
             self.chip = load_chip(chip)
+            if graph_fn is None and isinstance(workload, str):
+                graph_fn = _capture_graph
         self.seq_grid = tuple(sorted(seq_grid)) if seq_grid else None
         self._estimate = estimate_fn
-        self._memo: dict[tuple[int, int | None], "float | CapacityError"] = {}
+        self._graph_fn = graph_fn          # (workload, seq_len) -> Graph at batch 1, or None: no re-batching
+        self._graphs: dict[int | None, object] = {}
+        self._memo: dict[tuple[int, int | None], "tuple[float, float] | CapacityError"] = {}
         self.calls = 0                    # estimates actually run (for the report)
+        self.captures = 0                 # graphs captured (or read from the capture cache)
 
-    def point(self, batch: int, seq_len: int | None) -> float:
-        """The estimate at exactly (batch, seq_len), memoised; raises CapacityError."""
+    def _graph(self, seq_len: int | None):
+        if self._graph_fn is None:
+            return None
+        if seq_len not in self._graphs:
+            self.captures += 1
+            self._graphs[seq_len] = self._graph_fn(self.workload, seq_len)
+        return self._graphs[seq_len]
+
+    def _run(self, batch: int, seq_len: int | None):
+        from chiplab.ir.graph import GraphError
+
+        graph = self._graph(seq_len)
+        if graph is not None:
+            try:
+                return self._estimate(graph, self.chip, batch=batch, precision=self.precision)
+            except GraphError:                 # the re-batcher cannot follow this graph: capture at the batch
+                self._graph_fn = None
+        return self._estimate(self.workload, self.chip, batch=batch, seq_len=seq_len, precision=self.precision)
+
+    def _entry(self, batch: int, seq_len: int | None) -> tuple[float, float]:
         key = (int(batch), None if seq_len is None else int(seq_len))
         if key not in self._memo:
             self.calls += 1
             try:
-                est = self._estimate(self.workload, self.chip, batch=key[0], seq_len=key[1], precision=self.precision)
-                self._memo[key] = float(est.latency_s)
+                est = self._run(*key)
+                tp = est.total().get("throughput_per_s") if hasattr(est, "total") else None
+                period = key[0] / tp if tp and math.isfinite(tp) and tp > 0 else float(est.latency_s)
+                self._memo[key] = (float(est.latency_s), float(period))
             except CapacityError as e:
                 self._memo[key] = e
         v = self._memo[key]
@@ -106,23 +139,37 @@ class EstimateService:
             raise v
         return v
 
-    def _at_batch(self, batch: int, seq_len: int | None) -> float:
-        if seq_len is None or self.seq_grid is None:
-            return self.point(batch, seq_len)
-        return _interp(float(seq_len), self.seq_grid, lambda L: self.point(batch, int(L)))
+    def point(self, batch: int, seq_len: int | None) -> float:
+        """The estimated latency at exactly (batch, seq_len), memoised; raises CapacityError."""
+        return self._entry(batch, seq_len)[0]
 
-    def time(self, batch: int, seq_len: int | None = None) -> float:
+    def steady_point(self, batch: int, seq_len: int | None) -> float:
+        """Steady-state seconds per batch at exactly (batch, seq_len) (transfers overlapped)."""
+        return self._entry(batch, seq_len)[1]
+
+    def _at_batch(self, batch: int, seq_len: int | None, pt: Callable) -> float:
+        if seq_len is None or self.seq_grid is None:
+            return pt(batch, seq_len)
+        return _interp(float(seq_len), self.seq_grid, lambda L: pt(batch, int(L)))
+
+    def _interp_batch(self, batch: int, seq_len: int | None, pt: Callable) -> float:
         if batch < 1:
             raise ChiplabError(f"batch must be >= 1, got {batch}")
         lo = 1 << (int(batch).bit_length() - 1)
         if lo == batch:
-            return self._at_batch(batch, seq_len)
-        t0 = self._at_batch(lo, seq_len)
+            return self._at_batch(batch, seq_len, pt)
+        t0 = self._at_batch(lo, seq_len, pt)
         try:
-            t1 = self._at_batch(2 * lo, seq_len)
+            t1 = self._at_batch(2 * lo, seq_len, pt)
         except CapacityError:
-            return self._at_batch(batch, seq_len)   # the exact batch may still fit
+            return self._at_batch(batch, seq_len, pt)   # the exact batch may still fit
         return t0 + (t1 - t0) * (batch - lo) / lo
+
+    def time(self, batch: int, seq_len: int | None = None) -> float:
+        return self._interp_batch(batch, seq_len, self.point)
+
+    def period(self, batch: int, seq_len: int | None = None) -> float:
+        return self._interp_batch(batch, seq_len, self.steady_point)
 
     def fits(self, batch: int, seq_len: int | None = None) -> bool:
         try:
@@ -132,12 +179,45 @@ class EstimateService:
             return False
 
 
+def _capture_graph(workload: str, seq_len: int | None):
+    """``workload`` captured at batch 1 (through the capture cache), for re-batching."""
+    from chiplab.capture.workloads import load_graph
+
+    return load_graph(workload, batch=1, seq_len=seq_len)
+
+
+class SteadyState:
+    """A service model's steady-state view: ``time`` is the seconds per batch with batches
+    pipelined (``period``, where the model has one; else its latency)."""
+
+    def __init__(self, service):
+        self.service = service
+        self._f = getattr(service, "period", None) or service.time
+
+    def time(self, batch: int, seq_len: int | None = None) -> float:
+        return self._f(batch, seq_len)
+
+
 class CachedService:
     """Memoises any service model's ``time`` by (batch, seq_len), across simulator runs
     (a Server search runs the simulator dozens of times over the same keys)."""
 
     def __init__(self, service):
         self.service, self._d = service, {}
+
+    def period(self, batch: int, seq_len: int | None = None) -> float:
+        k = ("period", batch, seq_len)
+        v = self._d.get(k)
+        if v is None:
+            f = getattr(self.service, "period", None) or self.service.time
+            try:
+                v = float(f(batch, seq_len))
+            except CapacityError as e:
+                v = e
+            self._d[k] = v
+        if isinstance(v, CapacityError):
+            raise v
+        return v
 
     def time(self, batch: int, seq_len: int | None = None) -> float:
         k = (batch, seq_len)

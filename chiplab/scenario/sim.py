@@ -52,30 +52,38 @@ class _Memo:
         return np.array([self(batch, int(L)) for L in u])[inv]
 
 
-def closed_loop(service, n_queries: int, samples_per_query: int = 1, lens: np.ndarray | None = None) -> SimResult:
+def closed_loop(service, n_queries: int, samples_per_query: int = 1, lens: np.ndarray | None = None,
+                jitter: np.ndarray | None = None) -> SimResult:
     """SingleStream (1 sample/query) and MultiStream (N samples/query, one batch): LoadGen
     issues the next query when the previous one completes, so latency = service time.
-    ``lens``: n_queries × samples_per_query sequence lengths, or None."""
+    ``lens``: n_queries × samples_per_query sequence lengths, or None. ``jitter``: one
+    factor per query multiplying its service time, or None."""
     memo = _Memo(service)
     qlens = None if lens is None else np.asarray(lens).reshape(n_queries, samples_per_query).max(axis=1)
     lat = memo.many(samples_per_query, qlens, n_queries)
+    if jitter is not None:
+        lat = lat * jitter[:n_queries]
     return SimResult(lat, float(lat.sum()), n_queries, n_queries * samples_per_query,
                      np.full(n_queries, samples_per_query, dtype=np.int64))
 
 
-def offline(service, n_samples: int, batch: int, lens: np.ndarray | None = None, sort: bool = True) -> SimResult:
+def offline(service, n_samples: int, batch: int, lens: np.ndarray | None = None, sort: bool = True,
+            steady=None, jitter: np.ndarray | None = None) -> SimResult:
     """All samples issued at t=0 in one query; the device runs batches of ``batch`` back to back.
     With sequence lengths, the SUT may reorder the query (it holds every sample), so by
-    default it sorts by length to reduce padding (``sort=False``: issue order)."""
+    default it sorts by length to reduce padding (``sort=False``: issue order).
+
+    ``steady``: a service model whose ``time`` is the steady-state seconds per batch with
+    batches pipelined (transfers of the next and previous batch overlapping this one's
+    compute); batch k then completes at the sum of the periods before it plus its own
+    latency. None: batches run serially (period = latency). ``jitter``: one factor per
+    batch multiplying both."""
     memo = _Memo(service)
     nb = -(-n_samples // batch)
     sizes = np.full(nb, batch, dtype=np.int64)
     sizes[-1] = n_samples - batch * (nb - 1)
-    if lens is None:
-        t = np.full(nb, memo(batch, None))
-        if sizes[-1] != batch:
-            t[-1] = memo(int(sizes[-1]), None)
-    else:
+    bmax = None
+    if lens is not None:
         ls = np.sort(np.asarray(lens))[::-1] if sort else np.asarray(lens)
         if sort:
             bmax = ls[::batch]                      # descending: the first of each batch is its longest
@@ -83,12 +91,18 @@ def offline(service, n_samples: int, batch: int, lens: np.ndarray | None = None,
             pad = np.full(nb * batch, ls.min())
             pad[:n_samples] = ls
             bmax = pad.reshape(nb, batch).max(axis=1)
-        t = memo.many(batch, bmax, nb)
+
+    def times(m: _Memo) -> np.ndarray:
+        t = m.many(batch, bmax, nb)
         if sizes[-1] != batch:
-            t[-1] = memo(int(sizes[-1]), int(bmax[-1]))
-    done = np.cumsum(t)
+            t[-1] = m(int(sizes[-1]), None if bmax is None else int(bmax[-1]))
+        return t if jitter is None else t * jitter[:nb]
+
+    t = times(memo)
+    period = t if steady is None else times(_Memo(steady))
+    done = np.cumsum(period) - period + t
     lat = np.repeat(done, sizes)
-    return SimResult(lat, float(done[-1]), 1, n_samples, sizes)
+    return SimResult(lat, float(done.max()), 1, n_samples, sizes)
 
 
 def poisson_arrivals(qps: float, n: int, seed: int = 0) -> np.ndarray:
@@ -99,14 +113,15 @@ def poisson_arrivals(qps: float, n: int, seed: int = 0) -> np.ndarray:
 
 
 def server(service, arrivals: np.ndarray, max_batch: int = 1, timeout_s: float = 0.0,
-           lens: np.ndarray | None = None) -> SimResult:
+           lens: np.ndarray | None = None, jitter: np.ndarray | None = None) -> SimResult:
     """A dynamic batcher in front of one device (one sample per query, as MLPerf's Server).
 
     Policy: the oldest waiting query opens a batch; the batch closes when it holds
     ``max_batch`` queries or ``timeout_s`` after the oldest arrived, whichever is first;
     it starts when it has closed and the device is free, and takes every query that has
     arrived by then, up to ``max_batch``. ``max_batch=1, timeout_s=0`` is a FIFO queue
-    (M/G/1 under Poisson arrivals).
+    (M/G/1 under Poisson arrivals). ``jitter``: factors (at least one per query) multiplying
+    the service time of each batch in turn, or None.
     """
     arr = np.asarray(arrivals, dtype=float)
     n = len(arr)
@@ -114,6 +129,7 @@ def server(service, arrivals: np.ndarray, max_batch: int = 1, timeout_s: float =
     L = None if lens is None else np.asarray(lens).tolist()
     memo = _Memo(service)
     cache = memo.d
+    jf = None if jitter is None else np.asarray(jitter, dtype=float).tolist()
     sizes, starts, ends = [], [], []
     i, free = 0, 0.0
     while i < n:
@@ -128,6 +144,8 @@ def server(service, arrivals: np.ndarray, max_batch: int = 1, timeout_s: float =
         dt = cache.get(key)
         if dt is None:
             dt = memo(*key)
+        if jf is not None:
+            dt *= jf[len(sizes)]
         free = s + dt
         sizes.append(nb)
         starts.append(s)

@@ -60,7 +60,9 @@ def test_offline_sorts_by_length_and_counts_samples():
 def test_offline_best_batch_stops_at_capacity():
     svc = AffineService(1e-3, 1e-5, max_batch=16)      # throughput rises with batch until it no longer fits
     b, notes = best_offline_batch(svc, None)
-    assert b == 16 and "does not fit" in notes[-1]
+    assert b == 16 and "largest that fits" in notes[-1] and "batch 17 does not fit" in notes[-1]
+    b, notes = best_offline_batch(AffineService(1e-3, 1e-5, max_batch=23), None)   # between powers of two
+    assert b == 23 and "batch 24 does not fit" in notes[-1]
     with pytest.raises(CapacityError):
         best_offline_batch(ConstantService(1e-3, max_batch=0), None)
 
