@@ -20,11 +20,11 @@ from chiplab.report.build import ReportData
 from chiplab.units import fmt_si
 
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1300px;color:#222;padding:0 1em}
+body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1500px;color:#222;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 code{background:#f4f4f4;padding:.1em .3em;border-radius:3px}
 table{border-collapse:collapse;font-size:.92em} th,td{padding:.3em .6em;border-bottom:1px solid #e4e4e4}
-th{text-align:left;background:#fafafa} td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{text-align:left;background:#fafafa} td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .note{color:#8a5a00} .fig{margin:.6em 0 1.4em 0} p.help{color:#444;max-width:75em}
 """
 
@@ -132,7 +132,8 @@ def comparison_table(data: ReportData) -> str:
                         for k, _, f in _COLUMNS)
         body.append(f"<tr><td><b>{escape(r['chip'])}</b></td>{cells}</tr>")
     passes = "".join(f"<li><b>{escape(c)}</b>: {escape(p)}</li>" for c, p in passes_lines(rows))
-    return f"<table>{head}{''.join(body)}</table><p>Compiler passes applied:</p><ul>{passes}</ul>"
+    return (f'<div style="overflow-x:auto"><table>{head}{"".join(body)}</table></div>'
+            f"<p>Compiler passes applied:</p><ul>{passes}</ul>")
 
 
 def render_html(data: ReportData, traces: dict[str, str] | None = None) -> str:
@@ -146,7 +147,11 @@ def render_html(data: ReportData, traces: dict[str, str] | None = None) -> str:
     p.add(f"<h1>{escape(title)}</h1><p>made by <code>{escape(cmd)}</code> (chiplab {escape(__version__)}); "
           f"batch {ests[0].batch if ests else '-'}, workload <code>{escape(ests[0].workload if ests else data.model)}</code>. "
           "Analytical estimates, not measurements.</p>")
-    p.add('<h2 id="compare">Comparison</h2><p class="help">Latency of one run of the batch; energy per inference '
+    p.add('<h2 id="compare">Comparison</h2><p class="help">Latency: one batch, end to end. '
+          "Throughput is steady state: batches pipelined, host transfers in and out overlapping the device's work, "
+          "limited by the slowest stage (the bottleneck; see the timeline). The ranges are min..max when each assumed "
+          "([A]/[U]) figure of the chip file is varied ×0.5..×2, one at a time (re-priced, not re-run; “-”: no "
+          "assumed figure moves it). Energy per inference "
           "includes static power over the run; perf/W is inferences per joule; utilization is achieved over peak MACs. "
           "“Ceiling” is the Amdahl limit: the speed-up if every matrix layer took no time at all.</p>")
     p.add(comparison_table(data))

@@ -170,8 +170,8 @@ def timeline(est: Estimate, command: str, batches: int = 3) -> go.Figure:
     fig = go.Figure()
     for i, r in enumerate(res):   # one trace per resource; batches alternate dark and light
         bars = lanes[r]
-        fig.add_trace(go.Bar(   # lane i (y0, dy 0), named by the tick labels below; hover box: the resource
-            y0=i, dy=0, base=_f32([x["start_s"] * 1e3 for x in bars]), x=_f32([(x["end_s"] - x["start_s"]) * 1e3 for x in bars]),
+        fig.add_trace(go.Bar(   # lane i as a 1-byte typed array, named by the tick labels below; hover box: the resource
+            y=np.full(len(bars), i, dtype=np.uint8), base=_f32([x["start_s"] * 1e3 for x in bars]), x=_f32([(x["end_s"] - x["start_s"]) * 1e3 for x in bars]),
             orientation="h", name=escape(r), marker=dict(color=col[r], opacity=_f32([1.0 - 0.45 * (x["batch"] % 2) for x in bars])),
             hovertext=[escape(x["first"]) for x in bars], customdata=[[x["batch"], x["n"]] for x in bars],
             hovertemplate="batch %{customdata[0]}: %{customdata[1]} event(s) from <b>%{hovertext}</b><br>"
@@ -179,8 +179,8 @@ def timeline(est: Estimate, command: str, batches: int = 3) -> go.Figure:
     tl = est.meta.get("timeline") or {}
     lat, per = tl.get("latency_s", est.latency_s), tl.get("period_s")
     fig.add_vline(x=lat * 1e3, line=dict(color="#000", dash="dot", width=1))
-    fig.add_annotation(x=lat * 1e3, y=1, yref="paper", text="latency of batch 0", showarrow=False, xanchor="left",
-                       yanchor="bottom", font=dict(size=10))
+    fig.add_annotation(x=lat * 1e3, y=0, yref="paper", text=" latency of batch 0", showarrow=False, xanchor="left",
+                       yanchor="bottom", font=dict(size=10), bgcolor="rgba(255,255,255,0.8)")
     fig.update_layout(barmode="overlay", bargap=0.3)
     fig.update_xaxes(title="time (ms); batches 0, 1, 2 alternate dark and light", range=[0, span * 1e3 * 1.01])
     fig.update_yaxes(title="resource", tickvals=list(range(len(res))), ticktext=[escape(r) for r in res],

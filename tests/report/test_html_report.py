@@ -194,7 +194,9 @@ def test_timeline_is_the_pipelined_schedule(reports):
             assert {t.name for t in fig.data} == {x["resource"] for x in ev}
             if any(l.op == "host_transfer" for l in e.layers):     # an accelerator: inputs in, outputs out
                 assert {"link.h2d", "link.d2h"} <= {t.name for t in fig.data}
+            lanes = dict(zip(fig.layout.yaxis.ticktext, fig.layout.yaxis.tickvals))
             for t in fig.data:
+                assert set(np.asarray(t.y).tolist()) == {lanes[t.name]}              # every bar on its own lane
                 base, dur = np.asarray(t.base, float), np.asarray(t.x, float)
                 order = np.argsort(base)
                 ends, starts = (base + dur)[order][:-1], base[order][1:]
