@@ -69,6 +69,7 @@ def collect(model: str, chips: Sequence[str], *, batch: int = 1, precision: str 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from chiplab.perf.estimate import estimate
+    from chiplab.perf.uncertainty import with_range
 
     if not chips:
         raise ChiplabError("--chips: name at least one chip")
@@ -86,6 +87,10 @@ def collect(model: str, chips: Sequence[str], *, batch: int = 1, precision: str 
             spec = chip if isinstance(chip, ChipSpec) else load_chip(chip)
             prog.update(task, description=f"estimating on {spec.name}", refresh=True)
             est = estimate(graph, spec, batch=batch, precision=precision, seq_len=seq_len)
+            try:
+                with_range(est, spec)      # re-prices with each assumed figure varied; never re-runs
+            except ChiplabError as e:      # a variation the chip cannot take (e.g. static power over the TDP)
+                est.notes.append(f"range not computed: {str(e).splitlines()[0]}")
             runs.append(ChipRun(est, spec))
             prog.advance(task)
         if numerics:

@@ -40,7 +40,7 @@ def report_cmd(
         if fmt == "html":
             from chiplab.report.html import write_html
 
-            files = [write_html(data, out)]
+            files = write_html(data, out)
         else:
             from chiplab.report.md import write_md
 

@@ -8,9 +8,10 @@ import re
 from html import escape
 from pathlib import Path
 
+from chiplab.perf.timeline import write_trace
 from chiplab.report import static, views
 from chiplab.report.build import ReportData
-from chiplab.report.html import _COLUMNS
+from chiplab.report.html import _COLUMNS, passes_lines
 
 
 def _cell(s: str) -> str:
@@ -36,6 +37,8 @@ def write_md(data: ReportData, path: str | Path) -> list[Path]:
         r = views.summary_row(e)
         lines.append(f"| **{_cell(r['chip'])}** | " + " | ".join(_cell(f(r[k])) for k, _, f in _COLUMNS) + " |")
     lines.append("")
+    for who, passes in passes_lines([views.summary_row(e) for e in ests]):
+        lines.append(f"- passes applied, {_cell(who)}: {_cell(passes)}")
     for r in data.runs:
         for n in r.est.notes:
             lines.append(f"- note, {_cell(r.est.chip)}: {_cell(n)}")
@@ -49,12 +52,15 @@ def write_md(data: ReportData, path: str | Path) -> list[Path]:
     lines += ["## Where the time and the energy go", "", f"![time and energy breakdown]({p.name})", ""]
     p = static.power_png(ests, [r.tdp_w for r in data.runs], f"{stem}-power.png", cmd)
     written.append(p)
-    lines += ["## Power vs TDP", "", f"![power vs TDP]({p.name})", "", "## Timeline (serial schedule)", "",
-              "Layers one after another, as the runner executes them today; overlap between units is not modelled.", ""]
+    lines += ["## Power vs TDP", "", f"![power vs TDP]({p.name})", "", "## Timeline (pipelined batches)", "",
+              "Three batches pipelined on each resource (host link in and out, matrix, vector, DRAM): the latency of one "
+              "batch vs the steady-state period. Each chip's full trace is beside this file as "
+              "`<name>-trace-<chip>.json` (open in ui.perfetto.dev).", ""]
     for r in data.runs:
         p = static.timeline_png(r.est, f"{stem}-timeline-{_slug(r.est.chip)}.png", cmd)
-        written.append(p)
-        lines += [f"![serial schedule on {_cell(r.est.chip)}]({p.name})", ""]
+        t = write_trace(r.est, f"{stem}-trace-{_slug(r.est.chip)}.json")
+        written += [p, t]
+        lines += [f"![timeline on {_cell(r.est.chip)}]({p.name})", "", f"Trace: [{t.name}]({t.name})", ""]
     if data.numerics:
         lines += ["## Numerics", "", "| chip | final SQNR (dB) | culprits |", "|---|---|---|"]
         for r in data.runs:

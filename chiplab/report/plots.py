@@ -48,7 +48,8 @@ def roofline(est: Estimate, dram_bw: float | None, command: str) -> go.Figure:
     lo = min([*ais, ridge or 1.0, 1.0]) / 4
     hi = max([*ais, ridge or 1.0, 1.0]) * 8
     fig = go.Figure()
-    xs = np.geomspace(lo, hi, 64)
+    # on log axes the roof is straight between its corners: lo, the ridge point, hi
+    xs = np.array(sorted({lo, hi, *([ridge] if ridge and lo < ridge < hi else [])}))
     roof = np.minimum(r.peak_flops, dram_bw * xs) if dram_bw else np.full_like(xs, r.peak_flops)
     fig.add_trace(go.Scatter(x=_f32(xs), y=_f32(roof), mode="lines", name="roof: min(peak, DRAM BW x AI)",
                              line=dict(color="#333", width=2), hoverinfo="skip"))
@@ -58,17 +59,18 @@ def roofline(est: Estimate, dram_bw: float | None, command: str) -> go.Figure:
     bounds = sorted({p["bound"] for p in r.points})
     col = _colour(bounds)
     for b in bounds:
-        pts = [p for p in r.points if p["bound"] == b]
-        x = [p["ai"] if p["ai"] is not None else hi / 2 for p in pts]
-        cd = [[escape(p["name"]), p["op"], f"{p['macs']:,}",
-               f"{p['ai']:.3g} FLOP/B" if p["ai"] is not None else "no DRAM traffic (drawn at the right edge)"] for p in pts]
-        fig.add_trace(go.Scatter(
-            x=_f32(x), y=_f32([p["flops_s"] for p in pts]), mode="markers", name=f"{b}-bound layers",
-            marker=dict(color=col[b], size=8, opacity=0.8,
-                        symbol=["circle" if p["ai"] is not None else "triangle-right" for p in pts]
-                        if any(p["ai"] is None for p in pts) else "circle"),
-            customdata=cd, hovertemplate="<b>%{customdata[0]}</b><br>op: %{customdata[1]}<br>MACs: %{customdata[2]}"
-                                          "<br>arithmetic intensity: %{customdata[3]}<br>achieved: %{y:.3s}FLOP/s<extra></extra>"))
+        for on_dram in (True, False):   # layers without DRAM traffic: triangles at the right edge, their own hover
+            pts = [p for p in r.points if p["bound"] == b and (p["ai"] is not None) == on_dram]
+            if not pts:
+                continue
+            ai = "%{x:.3g} FLOP/B" if on_dram else "no DRAM traffic (drawn at the right edge)"
+            fig.add_trace(go.Scatter(
+                x=_f32([p["ai"] if on_dram else hi / 2 for p in pts]), y=_f32([p["flops_s"] for p in pts]),
+                mode="markers", name=f"{b}-bound layers" + ("" if on_dram else ", no DRAM traffic"), legendgroup=b,
+                marker=dict(color=col[b], size=8, opacity=0.8, symbol="circle" if on_dram else "triangle-right"),
+                hovertext=[f"{escape(p['name'])} ({p['op']})" for p in pts], customdata=_f32([p["macs"] for p in pts]),
+                hovertemplate=f"<b>%{{hovertext}}</b><br>MACs: %{{customdata:.4s}}<br>arithmetic intensity: {ai}"
+                              "<br>achieved: %{y:.3s}FLOP/s<extra></extra>"))
     fig.update_xaxes(type="log", title="arithmetic intensity (FLOP per DRAM byte)")
     fig.update_yaxes(type="log", title="achieved FLOP/s", tickformat="~s")
     wall = f", clock x{est.meta['tdp_scale']:.2f} (power wall)" if "tdp_scale" in est.meta else ""
@@ -93,15 +95,15 @@ def _stacked_share(ests: Sequence[Estimate], parts: Sequence[dict[str, float]], 
         absv = [p.get(k, 0.0) for p in parts]
         share = [100 * v / (sum(p.values()) or 1.0) for v, p in zip(absv, parts)]
         bars.append(go.Bar(y=chips, x=_f32(share), name=escape(k), orientation="h", marker_color=col[k],
-                           customdata=[fmt.format(v) for v in absv],
-                           hovertemplate=f"%{{y}}: {escape(k)} %{{customdata}}{unit} (%{{x:.1f}} %)<extra></extra>"))
+                           customdata=_f32(absv),
+                           hovertemplate=f"%{{y}}: {escape(k)} %{{customdata:{fmt}}}{unit} (%{{x:.1f}} %)<extra></extra>"))
     return bars
 
 
 def time_breakdown(ests: Sequence[Estimate], key: str, command: str) -> go.Figure:
     """Share of each chip's latency by op class (``key='op'``) or by bound (``key='bound'``)."""
     fig = go.Figure(_stacked_share(ests, [{k: v * 1e3 for k, v in views.time_by(e, key).items()} for e in ests],
-                                   " ms", "{:.4g}"))
+                                   " ms", ".4g"))
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title="share of latency (%), hover: ms per run", range=[0, 100])
     what = "op class" if key == "op" else "what bounds each layer"
@@ -128,7 +130,7 @@ def amdahl(ests: Sequence[Estimate], command: str) -> go.Figure:
 def energy(ests: Sequence[Estimate], command: str) -> go.Figure:
     """Energy per inference by component (MACs, SRAM, DRAM, host link, vector unit, static)."""
     fig = go.Figure(_stacked_share(ests, [{k: v * 1e3 for k, v in views.energy_components(e).items()} for e in ests],
-                                   " mJ/inference", "{:.4g}", order=views.COMPONENT_ORDER))
+                                   " mJ/inference", ".4g", order=views.COMPONENT_ORDER))
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title="share of energy per inference (%), hover: mJ per inference", range=[0, 100])
     return _finish(fig, "Energy per inference by component", command, height=140 + 40 * len(ests))
@@ -152,27 +154,44 @@ def power(ests: Sequence[Estimate], tdps: Sequence[float | None], command: str) 
     return _finish(fig, "Power vs TDP (the power wall lowers the clock when a run would exceed it)", command)
 
 
-def timeline(est: Estimate, command: str) -> go.Figure:
-    """The serial schedule: each layer's start and end on the unit that ran it."""
-    sched = views.serial_schedule(est)
-    units = list(dict.fromkeys(s["unit"] for s in sched))
-    col = _colour(units)
+TIMELINE_RESOLUTION = 400     # a timeline bar joins events of one batch closer than span / this (~3 px at 1200 px)
+
+
+def timeline(est: Estimate, command: str, batches: int = 3) -> go.Figure:
+    """Gantt per resource (host link each way, matrix, vector, DRAM, ...) of ``batches`` pipelined
+    batches (``chiplab.perf.timeline.schedule``), with the one-batch latency and the steady-state period."""
+    from chiplab.perf.timeline import RESOURCES
+
+    ev = views.pipelined_schedule(est, batches)
+    span = max((e["end_s"] for e in ev), default=0.0)
+    lanes = views.merge_events(ev, span / TIMELINE_RESOLUTION)
+    res = [r for r in RESOURCES if r in lanes] + [r for r in lanes if r not in RESOURCES]
+    col = _colour(res)
     fig = go.Figure()
-    for i, u in enumerate(units):
-        rows = [s for s in sched if s["unit"] == u]
-        fig.add_trace(go.Bar(   # numeric lanes as a 1-byte typed array, named by the tick labels below
-            y=np.full(len(rows), i, dtype=np.uint8), base=_f32([s["start"] * 1e3 for s in rows]),
-            x=_f32([(s["end"] - s["start"]) * 1e3 for s in rows]), orientation="h", name=escape(u), marker_color=col[u],
-            customdata=[[escape(s["name"]), s["op"], s["bound"]] for s in rows],
-            hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]}, %{customdata[2]}-bound)<br>"
-                          "start %{base:.4g} ms, %{x:.3g} ms<extra></extra>"))
+    for i, r in enumerate(res):   # one trace per resource; batches alternate dark and light
+        bars = lanes[r]
+        fig.add_trace(go.Bar(   # lane i as a 1-byte typed array, named by the tick labels below; hover box: the resource
+            y=np.full(len(bars), i, dtype=np.uint8), base=_f32([x["start_s"] * 1e3 for x in bars]), x=_f32([(x["end_s"] - x["start_s"]) * 1e3 for x in bars]),
+            orientation="h", name=escape(r), marker=dict(color=col[r], opacity=_f32([1.0 - 0.45 * (x["batch"] % 2) for x in bars])),
+            hovertext=[escape(x["first"]) for x in bars], customdata=[[x["batch"], x["n"]] for x in bars],
+            hovertemplate="batch %{customdata[0]}: %{customdata[1]} event(s) from <b>%{hovertext}</b><br>"
+                          "%{base:.4g} ms + %{x:.3g} ms"))
+    tl = est.meta.get("timeline") or {}
+    lat, per = tl.get("latency_s", est.latency_s), tl.get("period_s")
+    fig.add_vline(x=lat * 1e3, line=dict(color="#000", dash="dot", width=1))
+    fig.add_annotation(x=lat * 1e3, y=0, yref="paper", text=" latency of batch 0", showarrow=False, xanchor="left",
+                       yanchor="bottom", font=dict(size=10), bgcolor="rgba(255,255,255,0.8)")
     fig.update_layout(barmode="overlay", bargap=0.3)
-    fig.update_xaxes(title="time since start of the run (ms)")
-    fig.update_yaxes(title="unit", tickvals=list(range(len(units))), ticktext=[escape(u) for u in units],
-                     range=[-0.6, len(units) - 0.4])
-    fig = _finish(fig, f"Serial schedule: {est.workload} on {est.chip}", command, height=170 + 50 * len(units))
-    fig.update_layout(title_text=fig.layout.title.text + "<br><sup>layers one after another, as the runner executes "
-                                                         "them today; overlap between units is not modelled</sup>")
+    fig.update_xaxes(title="time (ms); batches 0, 1, 2 alternate dark and light", range=[0, span * 1e3 * 1.01])
+    fig.update_yaxes(title="resource", tickvals=list(range(len(res))), ticktext=[escape(r) for r in res],
+                     range=[len(res) - 0.4, -0.6])
+    fig = _finish(fig, f"Timeline: {est.workload} on {est.chip}, {batches} batches pipelined", command,
+                  height=190 + 40 * len(res))
+    sub = f"latency {lat * 1e3:.4g} ms (one batch end to end)"
+    if per:
+        sub += (f"; steady state: a batch every {per * 1e3:.4g} ms = {tl['throughput_per_s']:,.1f} inf/s, "
+                f"bottleneck {escape(str(tl.get('bottleneck')))}")
+    fig.update_layout(title_text=fig.layout.title.text + f"<br><sup>{sub}</sup>")
     return fig
 
 

@@ -118,18 +118,26 @@ def power_png(ests: Sequence[Estimate], tdps: Sequence[float | None], path: str 
     return _save(fig, path, command)
 
 
-def timeline_png(est: Estimate, path: str | Path, command: str) -> Path:
+def timeline_png(est: Estimate, path: str | Path, command: str, batches: int = 3) -> Path:
+    """Gantt per resource of ``batches`` pipelined batches (``chiplab.perf.timeline.schedule``)."""
+    from chiplab.perf.timeline import RESOURCES
+
     plt = _plt()
-    sched = views.serial_schedule(est)
-    units = list(dict.fromkeys(s["unit"] for s in sched))
-    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.5 * len(units)))
-    for i, u in enumerate(units):
-        ax.broken_barh([(s["start"] * 1e3, (s["end"] - s["start"]) * 1e3) for s in sched if s["unit"] == u],
-                       (i - 0.35, 0.7), color=PALETTE[i % len(PALETTE)])
-    ax.set_yticks(range(len(units)), units)
-    ax.set_xlabel("time since start of the run (ms)")
-    ax.set_title(f"Serial schedule: {est.workload} on {est.chip} (layers one after another; overlap not modelled)",
-                 fontsize=10)
+    ev = views.pipelined_schedule(est, batches)
+    res = [r for r in RESOURCES if any(e["resource"] == r for e in ev)]
+    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.45 * len(res)))
+    for i, r in enumerate(res):
+        for b in range(batches):
+            ax.broken_barh([(e["start_s"] * 1e3, e["dur_s"] * 1e3) for e in ev if e["resource"] == r and e["batch"] == b],
+                           (i - 0.35, 0.7), color=PALETTE[i % len(PALETTE)], alpha=1.0 if b % 2 == 0 else 0.55)
+    ax.axvline(est.latency_s * 1e3, color="k", ls=":", lw=1)
+    ax.set_yticks(range(len(res)), res)
+    ax.invert_yaxis()
+    ax.set_xlabel("time (ms); batches alternate dark and light; dotted: latency of batch 0")
+    tl = est.meta.get("timeline") or {}
+    sub = (f"latency {est.latency_s * 1e3:.4g} ms; steady state a batch every {tl['period_s'] * 1e3:.4g} ms = "
+           f"{tl['throughput_per_s']:,.1f} inf/s (bottleneck {tl['bottleneck']})" if tl.get("period_s") else "")
+    ax.set_title(f"Timeline: {est.workload} on {est.chip}, {batches} batches pipelined\n{sub}", fontsize=10)
     return _save(fig, path, command)
 
 

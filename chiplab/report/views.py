@@ -103,25 +103,42 @@ def power_view(est: Estimate, tdp_w: float | None) -> PowerView:
                      [n for n in est.notes if "power wall" in n or "TDP" in n])
 
 
-def serial_schedule(est: Estimate) -> list[dict[str, Any]]:
-    """Start and end (s) of every layer with non-zero latency, one after the other, as the
-    runner executes them today (no overlap between layers), with the unit that ran it."""
-    t = 0.0
-    out = []
-    for l in est.layers:
-        if l.latency_s <= 0:
-            continue
-        out.append({"name": l.name, "op": l.op, "unit": l.unit, "bound": l.bound.value, "start": t,
-                    "end": t + l.latency_s})
-        t += l.latency_s
+def pipelined_schedule(est: Estimate, batches: int = 3) -> list[dict[str, Any]]:
+    """Events of ``batches`` pipelined batches per resource (``chiplab.perf.timeline.schedule``:
+    host link each way, matrix, vector, DRAM, ...), each with ``end_s`` added."""
+    from chiplab.perf.timeline import schedule
+
+    return [{**e, "end_s": e["start_s"] + e["dur_s"]} for e in schedule(est, batches)]
+
+
+def merge_events(events: list[dict[str, Any]], resolution_s: float) -> dict[str, list[dict[str, Any]]]:
+    """Per resource, in time order, the events of one batch that follow each other with a gap
+    under ``resolution_s`` drawn as one bar: ``{"start_s", "end_s", "batch", "first", "last", "n"}``
+    (first and last layer names, how many events). Bars on one resource never overlap."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for e in sorted(events, key=lambda e: e["start_s"]):
+        bars = out.setdefault(e["resource"], [])
+        b = bars[-1] if bars else None
+        if b is not None and b["batch"] == e["batch"] and e["start_s"] - b["end_s"] < resolution_s:
+            b.update(end_s=max(b["end_s"], e["end_s"]), last=e["name"], n=b["n"] + 1)
+        else:
+            bars.append({"start_s": e["start_s"], "end_s": e["end_s"], "batch": e["batch"], "first": e["name"],
+                         "last": e["name"], "n": 1})
     return out
 
 
 def summary_row(est: Estimate) -> dict[str, Any]:
-    """One row of the comparison table (the columns of ``tables.compare_rows`` plus Amdahl)."""
+    """One row of the comparison table: the columns of ``tables.compare_rows`` (throughput is steady state),
+    the Amdahl split, the bottleneck of the pipeline, the passes applied, and the ranges from the chip's
+    assumed figures (``meta['range']``, see ``chiplab.perf.uncertainty.with_range``; None without it)."""
     from chiplab.report.tables import compare_rows
 
     row = compare_rows([est])[0]
     a = amdahl(est)
-    row.update(matrix_share=a.matrix_share, ceiling=a.ceiling)
+    tot = est.total()
+    row.update(matrix_share=a.matrix_share, ceiling=a.ceiling, bottleneck=tot["bottleneck"],
+               serial_throughput_per_s=tot["serial_throughput_per_s"], passes=est.meta.get("passes"),
+               latency_range=(row["latency_lo_s"], row["latency_hi_s"]) if "latency_lo_s" in row else None,
+               throughput_range=(row["throughput_lo_per_s"], row["throughput_hi_per_s"])
+               if "throughput_lo_per_s" in row else None)
     return row

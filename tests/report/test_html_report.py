@@ -16,9 +16,9 @@ import subprocess
 import pytest
 
 from chiplab.hw import load_chip
-from chiplab.report import views
+from chiplab.report import plots, views
 from chiplab.report.build import collect
-from chiplab.report.html import render_html
+from chiplab.report.html import render_html, write_html
 from chiplab.report.md import write_md
 
 EVIL = "<script>alert(1)</script>"
@@ -91,7 +91,10 @@ def test_html_report_opens_in_chromium(reports, browser, tmp_path, model):
     data = reports[model]
     html = render_html(data)
     page = tmp_path / f"{model}.html"
-    page.write_text(html, encoding="utf-8")
+    # test-only probe: the hover names the page stores once come back on the figures' traces
+    probe = ('<script>const t=document.getElementById("fig0").data.find(t=>t.hovertext);'
+             'document.body.insertAdjacentHTML("beforeend","<p id=probe>"+t.hovertext.length+"|"+t.meta+"</p>")</script>')
+    page.write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
     # plotly.js inlined exactly once; no network needed
     assert html.count("Plotly.newPlot(") == 2 * len(CHIPS) + 5
     assert len(re.findall(r"<script[^>]*\bsrc=", html)) == 0
@@ -101,6 +104,8 @@ def test_html_report_opens_in_chromium(reports, browser, tmp_path, model):
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000
     assert _console(p.stderr) == [], _console(p.stderr)
     dom = p.stdout
+    roof = next(t for t in plots.roofline(data.runs[0].est, data.runs[0].dram_bw, "x").data if t.hovertext)
+    assert f'<p id="probe">{len(roof.hovertext)}|undefined</p>' in dom
     n_figs = 2 * len(CHIPS) + 5       # roofline + timeline per chip; op, bound, Amdahl, energy, power
     assert dom.count('class="plotly-graph-div') == n_figs
     assert len(re.findall(r'class="[^"]*js-plotly-plot', dom)) == n_figs   # plotly drew into every div
@@ -118,7 +123,7 @@ def test_report_content_without_browser(reports):
     for chip in CHIPS:
         assert f"<td><b>{chip}</b></td>" in html
     for head in ("Comparison", "Roofline per chip", "Where the time goes", "Energy", "Power vs TDP",
-                 "Timeline (serial schedule)"):
+                 "Timeline (pipelined batches)"):
         assert head in html
     assert "made by: chiplab report bert-base --chips tpu-v4,a100-sxm4-40gb,xeon-e5-2699v3 --seq-len 128" in html
     assert 'id="numerics"' not in html
@@ -137,9 +142,8 @@ def test_views_add_up(reports):
             assert math.isclose(a.ceiling, e.latency_s / a.other_s, rel_tol=1e-9)
             for key in ("op", "bound"):
                 assert math.isclose(sum(views.time_by(e, key).values()), e.latency_s, rel_tol=1e-9)
-            sched = views.serial_schedule(e)
-            assert math.isclose(sched[-1]["end"], e.latency_s, rel_tol=1e-9)
-            assert all(a["end"] == b["start"] for a, b in zip(sched, sched[1:]))   # serial: no gap, no overlap
+            ev = [x for x in views.pipelined_schedule(e) if x["batch"] == 0]   # batch 0 ends at the latency
+            assert math.isclose(max(x["end_s"] for x in ev), e.latency_s, rel_tol=1e-9)
             roof = views.roofline(e, r.dram_bw)
             assert len(roof.points) == sum(1 for l in e.layers if l.macs > 0 and l.latency_s > 0)
             for p in roof.points:   # nothing above the roof the chip's own numbers allow
@@ -174,6 +178,74 @@ def test_power_wall_shown(graphs):
     assert pv.notes and "power wall" in pv.notes[0]
     html = render_html(collect("resnet50", [capped_spec], graph=graphs["resnet50"], progress=False))
     assert f"clock x{pv.clock_scale:.2f}" in html
+
+
+def test_timeline_is_the_pipelined_schedule(reports):
+    """The figure draws chiplab.perf.timeline.schedule per resource: bars on one resource never
+    overlap, cover every scheduled event, and the title gives latency and steady-state period."""
+    import numpy as np
+
+    for data in reports.values():
+        for r in data.runs:
+            e = r.est
+            fig = plots.timeline(e, "cmd")
+            ev = views.pipelined_schedule(e)
+            span = max(x["end_s"] for x in ev) * 1e3
+            assert {t.name for t in fig.data} == {x["resource"] for x in ev}
+            if any(l.op == "host_transfer" for l in e.layers):     # an accelerator: inputs in, outputs out
+                assert {"link.h2d", "link.d2h"} <= {t.name for t in fig.data}
+            lanes = dict(zip(fig.layout.yaxis.ticktext, fig.layout.yaxis.tickvals))
+            for t in fig.data:
+                assert set(np.asarray(t.y).tolist()) == {lanes[t.name]}              # every bar on its own lane
+                base, dur = np.asarray(t.base, float), np.asarray(t.x, float)
+                order = np.argsort(base)
+                ends, starts = (base + dur)[order][:-1], base[order][1:]
+                assert np.all(ends <= starts + 1e-5 * span), t.name          # float32 rounding only
+                busy = sum(x["dur_s"] for x in ev if x["resource"] == t.name) * 1e3
+                assert dur.sum() >= busy * (1 - 1e-5)                        # merged bars cover every event
+                assert sum(n for _, n in t.customdata) == sum(1 for x in ev if x["resource"] == t.name)
+            tl = e.meta["timeline"]
+            title = fig.layout.title.text
+            assert f"latency {tl['latency_s'] * 1e3:.4g} ms" in title
+            assert f"a batch every {tl['period_s'] * 1e3:.4g} ms = {tl['throughput_per_s']:,.1f} inf/s" in title
+
+
+def test_trace_file_beside_the_page(reports, tmp_path):
+    import json
+
+    data = dataclasses.replace(reports["bert-base"], runs=reports["bert-base"].runs[:2])
+    files = write_html(data, tmp_path / "r.html")
+    html = files[0].read_text()
+    links = re.findall(r'<a href="([^"]+)" download>', html)
+    assert len(links) == 2 and html.count("open in ui.perfetto.dev") == 2
+    for link, run in zip(links, data.runs):
+        trace = json.loads((tmp_path / link).read_text())
+        xs = [ev for ev in trace["traceEvents"] if ev["ph"] == "X"]
+        assert len(xs) == len(views.pipelined_schedule(run.est)) and trace["otherData"]["timeline"]
+    assert sorted(files[1:]) == sorted(tmp_path / l for l in links)
+
+
+def test_comparison_table_throughput_range_bottleneck_passes(reports):
+    from chiplab.units import fmt_si
+
+    data = reports["bert-base"]
+    html = render_html(data)
+    for head in ("latency (one batch)", "throughput (steady state)", "throughput range (inf/s)", "latency range",
+                 "bottleneck"):
+        assert f"<th>{head}</th>" in html
+    for r in data.runs:
+        tot = r.est.total()
+        row = re.search(rf"<tr><td><b>{re.escape(r.est.chip)}</b></td>(.*?)</tr>", html).group(1)
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        assert cells[3] == f"{tot['throughput_per_s']:,.1f} inf/s" and cells[1] == fmt_si(tot["latency_s"], "s")
+        assert cells[5] == tot["bottleneck"]
+        rg = r.est.meta["range"]                   # collect attached with_range(est, spec)
+        if rg["varied"]:
+            lo, hi = rg["throughput_per_s"]
+            assert cells[4] == f"{lo:,.0f}..{hi:,.0f}" and lo <= tot["throughput_per_s"] <= hi
+        else:
+            assert cells[4] == "-"
+        assert r.est.meta["passes"] in html
 
 
 # ---------------------------------------------------------------- Markdown, CLI, numerics
