@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chiplab.errors import ChiplabError
 from chiplab.hw.spec import ChipSpec
 from chiplab.perf.counts import Rates, paths
 from chiplab.perf.price import reprice
@@ -108,7 +109,11 @@ def prediction_range(est: Estimate, chip: ChipSpec, factor: tuple[float, float] 
         if not affects_time and not fig.startswith("energy."):
             not_varied.append(fig)
             continue
-        outs = [_totals(reprice(est, edit(chip, fig, x))) for x in (lo_v, hi_v)]
+        try:
+            outs = [_totals(reprice(est, edit(chip, fig, x))) for x in (lo_v, hi_v)]
+        except ChiplabError:   # the chip cannot take this variation (e.g. static power above its TDP)
+            not_varied.append(fig)
+            continue
         eff = FigureEffect(fig, lo_v, hi_v, *(tuple(sorted(o[i] for o in outs)) for i in range(3)))
         varied.append(eff)
         for acc, i in ((lat, 0), (thr, 1), (en, 2)):

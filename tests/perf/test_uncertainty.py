@@ -41,3 +41,18 @@ def test_range_shows_in_estimate_and_compare_rows():
     assert range_line(est).startswith("range: varying each assumed")
     row = compare_rows([est])[0]
     assert row["throughput_lo_per_s"] <= row["throughput_per_s"] <= row["throughput_hi_per_s"]
+
+
+def test_a_variation_the_chip_cannot_take_is_listed_not_fatal():
+    """Doubling an assumed static power past the chip's TDP is not a chip (the power wall refuses it):
+    the range skips that figure and says so instead of failing the estimate or the comparison."""
+    from chiplab.hw.edit import edit as validated_edit
+
+    base = load_chip("tpu-v4")
+    chip = validated_edit(base, {"power.tdp": base.energy.static_power * 1.5},
+                          cite="[A] test: a TDP just above the static power")
+    assert chip.citation("energy.static_power").startswith("[A]")
+    est = chiplab.estimate(GRAPH, chip)
+    r = prediction_range(est, chip)
+    assert "energy.static_power" in r.not_varied
+    assert r.latency_s[0] <= est.latency_s <= r.latency_s[1]
