@@ -39,7 +39,7 @@ class CpuModel(ModelBase):
         a, p = self.arch, self.precision
         ideal = node.macs / self.peak_macs_per_cycle
         ab, bb, cb = gemm_operand_bytes(node, p)
-        dram = blocked_dram_bytes(ab, bb, cb, a.llc)
+        dram = blocked_dram_bytes(ab, bb, cb, a.llc, node.gemm.batch)
         terms = [Term(Bound.COMPUTE, ideal, div=("clock_hz", "arch.gemm_efficiency")), over(Bound.DRAM, dram, *DRAM)]
         if a.llc_bandwidth:
             terms.append(over(Bound.SRAM, ab + bb + cb, "arch.llc_bandwidth"))

@@ -52,7 +52,7 @@ class GpuModel(ModelBase):
         ab, bb, cb = gemm_operand_bytes(node, p)
         e = ab / max(g.batch * g.M * g.K, 1)      # bytes per A element as streamed (conv: ifmap reuse)
         l2_bytes = tiles * g.K * (a.tile_m * e + a.tile_n * bb / max(g.batch * g.K * g.N, 1)) + cb
-        dram = blocked_dram_bytes(ab, bb, cb, a.l2)
+        dram = blocked_dram_bytes(ab, bb, cb, a.l2, g.batch)
         t = Max((Term(Bound.COMPUTE, ideal, div=("clock_hz", "arch.tensor_efficiency")),
                  over(Bound.SRAM, l2_bytes, "arch.l2_bandwidth"), over(Bound.DRAM, dram, *DRAM)))
         c = Counts(time=t, unit="tensor" if p in a.tensor_macs_per_sm else "cuda", macs=node.macs,

@@ -254,13 +254,18 @@ def gemm_operand_bytes(node: Node, precision: str) -> tuple[float, float, float]
     return a, b, c
 
 
-def blocked_dram_bytes(a: float, b: float, c: float, cache: float) -> float:
+def blocked_dram_bytes(a: float, b: float, c: float, cache: float, batch: int = 1) -> float:
     """DRAM bytes of a matrix product run through a cache of ``cache`` bytes.
 
     When A and B fit in half the cache each is read once (compulsory traffic). Otherwise
     the smaller operand is split into chunks of half the cache and the larger one is
     re-read once per chunk: the classic blocked schedule's traffic. C is written once.
+    ``batch`` independent products (``a``, ``b``, ``c`` summed over them, e.g. attention's
+    QK^T per sequence and head) are blocked one product at a time: a product's operands
+    never meet another product's, so only a product too large for the cache re-reads.
     """
+    if batch > 1:
+        return batch * blocked_dram_bytes(a / batch, b / batch, c / batch, cache)
     half = cache / 2
     if a + b <= half or half <= 0:
         return a + b + c

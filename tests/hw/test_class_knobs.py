@@ -49,9 +49,9 @@ def _copy(tmp_path):
 
 
 @pytest.mark.parametrize("old,new,msg", [
-    ('    value: 0.85\n    bounds: [0.05, 1.0]\n    fit: true\n    source: "[A] fraction of tensor',
-     '    value: 1.5\n    bounds: [0.05, 1.0]\n    fit: true\n    source: "[A] fraction of tensor', "outside bounds"),
-    ('source: "[A] fraction of tensor', 'source: "fraction of tensor', "must start with a tag"),
+    ('    value: 0.7\n    bounds: [0.05, 1.0]\n    fit: false\n    source: "[A] fraction of SIMD',
+     '    value: 1.5\n    bounds: [0.05, 1.0]\n    fit: false\n    source: "[A] fraction of SIMD', "outside bounds"),
+    ('source: "[A] fraction of SIMD', 'source: "fraction of SIMD', "must start with a tag"),
     ("    value: 4 us\n", "    value: 4 GHz\n", "wrong unit"),
     ("    fit: false\n", "    fit: maybe\n", "fit: expected true or false"),
     ("    value: 0.7\n", "    value: 0.7\n    extra: 1\n", "fields must be exactly"),

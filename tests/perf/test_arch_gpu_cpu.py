@@ -85,3 +85,19 @@ def test_cpu_threads_limit_cores():
     one = h.model_copy(update={"arch": h.arch.model_copy(update={"threads": 1})})
     g = Graph("g", [gemm_node(2048, 2048, 2048)])
     assert chiplab.estimate(g, one).latency_s == pytest.approx(18 * chiplab.estimate(g, h).latency_s, rel=0.05)
+
+
+@pytest.mark.parametrize("chip", ["a100-sxm4-40gb", "xeon-e5-2699v3"])
+def test_batched_activation_gemm_is_blocked_per_product(chip):
+    """Attention's QK^T: 16384 independent 177x177x64 products (sequences x heads). Each
+    product's operands fit in L2/LLC, so DRAM sees each byte once, even though all the
+    products together are far larger than the cache (they never share a cache block)."""
+    c = load_chip(chip)
+    p = "int8" if chip.startswith("a100") else "fp32"
+    e = {"int8": 1, "fp32": 4}[p]
+    B, L, d = 16384, 177, 64
+    g = GemmShape(L, L, d, B, b_is_weight=False)
+    node = Node("qk", OpKind.GEMM, inputs=(TensorSpec((B, L, d)), TensorSpec((B, d, L))),
+                outputs=(TensorSpec((B, L, L), role=Role.OUTPUT),), macs=g.macs, gemm=g)
+    row = model_for(c, EstimateOptions(p)).matrix_layer(node)
+    assert row.dram_bytes == pytest.approx((2 * L * d + L * L) * B * e)
