@@ -85,3 +85,13 @@ def test_pricing_only_fields(path, only):
     from chiplab.perf.price import pricing_only
 
     assert pricing_only(path) is only
+
+
+def test_the_group_cache_is_bounded():
+    space = parse_space(SPACE, root=HERE)
+    ev = Evaluator(space)
+    ev.max_groups = 3
+    rng = random.Random(1)
+    for _ in range(20):
+        ev.compute({k: rng.choice(v.choices) for k, v in space.spec.parameters.items()})
+    assert len(ev.groups) == 3
