@@ -29,7 +29,7 @@ class Evaluator:
         self.hits = self.misses = 0
         self.fast = fast
         # (workload, mapping key) -> an estimate to re-price; least recently used first, bounded
-        # (a 20,000-trial run held 2.7 GB with every group's estimate kept)
+        # (a 20,000-trial run reached 2.7 GB RSS with every group's estimate kept; share not measured)
         self.groups: OrderedDict[tuple, Any] = OrderedDict()
         self.full = self.repriced = 0             # estimates run / re-priced (per workload)
         self.max_groups = 256
