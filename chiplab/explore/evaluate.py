@@ -1,16 +1,25 @@
 """One design point -> its metrics: the workloads' graphs are captured once per evaluator, and
 results are memoized by design point (optimizers revisit points, NSGA-II more and more as its
-population converges). Each point is priced by :func:`chiplab.estimate` on the edited chip;
-nothing is approximated."""
+population converges).
+
+Points are grouped by their *mapping key*: the values of the parameters a model maps with (array
+shape, buffers, dataflow...) plus what its mapping reads from rate figures
+(:func:`chiplab.perf.price.rate_decisions`: for a systolic array the DRAM bytes per cycle, since
+clock and bandwidth decide psum chunking there). The first point of a group runs
+:func:`chiplab.estimate`; every other point of the group is that estimate re-priced
+(:meth:`Estimate.reprice`) against its own chip, which equals a fresh estimate
+(``tests/explore/test_fast_path.py``). Parameters of the pricing only (``energy.*``, ``power.*``)
+and rates whose decisions are equal leave the key alone; nothing is approximated."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from chiplab.explore.space import Space
 
 
 class Evaluator:
-    def __init__(self, space: Space, graphs: dict[str, Any] | None = None) -> None:
+    def __init__(self, space: Space, graphs: dict[str, Any] | None = None, fast: bool = True) -> None:
         from chiplab.capture.workloads import load_graph
 
         self.space = space
@@ -18,6 +27,12 @@ class Evaluator:
                                  for w in space.spec.workloads}
         self.memo: dict[tuple, dict[str, float]] = {}
         self.hits = self.misses = 0
+        self.fast = fast
+        # (workload, mapping key) -> an estimate to re-price; least recently used first, bounded
+        # (a 20,000-trial run reached 2.7 GB RSS with every group's estimate kept; share not measured)
+        self.groups: OrderedDict[tuple, Any] = OrderedDict()
+        self.full = self.repriced = 0             # estimates run / re-priced (per workload)
+        self.max_groups = 256
 
     @staticmethod
     def key(params: dict[str, Any]) -> tuple:
@@ -34,18 +49,50 @@ class Evaluator:
         self.memo[k] = got
         return got
 
+    def mapping_key(self, params: dict[str, Any], chip) -> tuple:
+        """The values a model maps with: every parameter except pricing-only ones and the rate
+        fields its mapping reads only through :func:`rate_decisions` (which join the key)."""
+        from chiplab.perf.price import pricing_only, rate_decisions, rate_fields
+
+        rates = rate_fields(chip.arch.kind)
+
+        def priced(path: str) -> bool:
+            return pricing_only(path) or path in rates
+
+        keep = tuple((k, v) for k, v in sorted(params.items())
+                     if not (priced(k) and all(priced(t) for t, s in self.space.spec.tied.items() if s == k)))
+        return keep + rate_decisions(chip)
+
+    def estimate(self, name: str, chip, key: tuple | None):
+        """The workload's estimate on ``chip``: re-priced from its group's when there is one."""
+        from chiplab.perf.estimate import estimate
+
+        if key is not None:
+            base = self.groups.get((name, key))
+            if base is not None:
+                self.groups.move_to_end((name, key))
+                self.repriced += 1
+                return base.reprice(chip).checked()
+        self.full += 1
+        est = estimate(self.graphs[name], chip)
+        if key is not None:
+            self.groups[(name, key)] = est
+            if len(self.groups) > self.max_groups:
+                self.groups.popitem(last=False)
+        return est
+
     def compute(self, params: dict[str, Any]) -> dict[str, float]:
         """Metrics of one point (no memo): per-workload weighted latency and energy, the worst
         average power over the workloads, die area and price."""
         from chiplab.hw.area import area, price_usd
-        from chiplab.perf.estimate import estimate
 
         sp = self.space
         chip = sp.chip(params)
+        key = self.mapping_key(params, chip) if self.fast else None
         lat = energy = edp = 0.0
         power = 0.0
         for w in sp.spec.workloads:
-            est = estimate(self.graphs[w.name], chip)
+            est = self.estimate(w.name, chip, key)
             t, e = est.latency_s / est.batch, est.energy_j / est.batch
             lat += w.weight * t
             energy += w.weight * e

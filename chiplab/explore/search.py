@@ -77,19 +77,25 @@ class Result:
                 if all(v <= 0 for v in t.user_attrs.get("constraints", []))]
 
     def pareto(self) -> list[optuna.trial.FrozenTrial]:
-        """Feasible trials no other feasible trial dominates (each distinct design once)."""
-        from optuna.study._multi_objective import _dominates
+        """Feasible trials no other feasible trial dominates (each distinct design once).
 
-        feas, seen, out = self.feasible(), set(), []
+        One sweep in lexicographic order of the (minimised) objectives: a trial's dominators
+        sort before it, and a dominated dominator has a dominator on the front already, so
+        checking the front so far suffices (O(trials x front), not O(trials^2): 20,000 trials)."""
         dirs = self.study.directions
-        for t in feas:
+        sign = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in dirs]
+        seen, cand = set(), []
+        for t in self.feasible():
             key = tuple(sorted(t.params.items()))
-            if key in seen:
-                continue
-            if not any(_dominates(o, t, dirs) for o in feas if o is not t):
+            if key not in seen:
                 seen.add(key)
-                out.append(t)
-        return sorted(out, key=lambda t: t.values[0] * (1 if dirs[0] == optuna.study.StudyDirection.MINIMIZE else -1))
+                cand.append((tuple(s * v for s, v in zip(sign, t.values)), t))
+        cand.sort(key=lambda c: c[0])
+        front: list[tuple[tuple[float, ...], optuna.trial.FrozenTrial]] = []
+        for v, t in cand:
+            if not any(all(a <= b for a, b in zip(f, v)) and f != v for f, _ in front):
+                front.append((v, t))
+        return [t for _, t in front]
 
 
 def _durable(path: Path, space: Space) -> tuple[optuna.Study, _FlushedBackend]:

@@ -150,4 +150,35 @@ def reprice(est: Estimate, chip: ChipSpec) -> Estimate:
     return new
 
 
-__all__ = ["Bound", "energy", "overlap_fused", "price_row", "price_rows", "reprice"]
+# Chip fields only pricing reads (energy table; power block: TDP cap and price, re-applied by
+# reprice): no model decides a mapping with them.
+PRICING_ONLY = ("energy.", "power.")
+# Rate figures that pricing reads but that a model also decides with, by arch kind, and the
+# derived values its decisions depend on. The systolic model chooses whether to chunk the streamed
+# extent so psums stay on chip by comparing compute cycles with DRAM bytes / (bandwidth / clock)
+# (arch_systolic.SystolicModel._matrix_counts): two chips with the same bandwidth/clock ratio map
+# alike, so re-pricing between them is exact; between other ratios it is not.
+_RATE_FIELDS = {"systolic": ("arch.clock", "memory.dram_bandwidth", "vector.clock")}
+
+
+def pricing_only(path: str) -> bool:
+    """Whether the chip field ``path`` (dotted) is read by pricing alone, for every model."""
+    return path.startswith(PRICING_ONLY)
+
+
+def rate_fields(arch_kind: str) -> tuple[str, ...]:
+    """Rate fields of ``arch_kind`` that may vary between chips re-priced from one estimate, provided
+    :func:`rate_decisions` is equal for both (empty: none known to be safe for that model)."""
+    return _RATE_FIELDS.get(arch_kind, ())
+
+
+def rate_decisions(chip: ChipSpec) -> tuple[float, ...]:
+    """What a model's mapping reads from the rate fields of :func:`rate_fields` (systolic: DRAM bytes
+    per main-clock cycle)."""
+    if chip.arch.kind == "systolic":
+        return (chip.memory.dram_bandwidth / chip.clock_hz,)
+    return ()
+
+
+__all__ = ["Bound", "energy", "overlap_fused", "price_row", "price_rows", "pricing_only", "rate_decisions",
+           "rate_fields", "reprice"]
