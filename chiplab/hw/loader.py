@@ -169,19 +169,25 @@ def load_chip_file(path: str | Path) -> ChipSpec:
         from chiplab.hw.scalesim_cfg import load_scalesim_cfg
 
         return load_scalesim_cfg(p)
-    check_input_file(p, "chip file", ChipFileError, max_bytes=MAX_FILE_BYTES)
-    text = read_text(p, "chip file", ChipFileError)
+    return parse_chip(read_strict_yaml(p, "chip file", ChipFileError), origin=str(p))
+
+
+def read_strict_yaml(p: Path, kind: str, error: type[Exception]) -> Any:
+    """The data of a YAML input file (chip, system, ...), read with the strict loader: the file is
+    checked before it is opened, unknown tags, duplicate keys and alias bombs are refused, and
+    every failure is one ``error`` naming the file (and the line where YAML knows it)."""
+    check_input_file(p, kind, error, max_bytes=MAX_FILE_BYTES)
+    text = read_text(p, kind, error)
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
     except ChipFileError as e:
-        raise ChipFileError(f"{p}: {e}") from None
+        raise error(f"{p}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ChipFileError(short(f"{p}:{where}: not valid YAML ({getattr(e, 'problem', e)})", MAX_MESSAGE)) from None
+        raise error(short(f"{p}:{where}: not valid YAML ({getattr(e, 'problem', e)})", MAX_MESSAGE)) from None
     except RecursionError:
-        raise ChipFileError(f"{p}: nested too deeply") from None
-    return parse_chip(data, origin=str(p))
+        raise error(f"{p}: nested too deeply") from None
 
 
 def _exists(s: str) -> bool:

@@ -4,7 +4,6 @@ A plain typer-compatible function; ``chiplab/cli.py`` registers it as ``report``
 """
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -53,8 +52,6 @@ def report_cmd(
 
 
 def _fail(e: BaseException) -> None:
-    if os.environ.get("CHIPLAB_DEBUG"):
-        raise e
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(2)
+    from chiplab.cli import _fail as fail     # one place prints user errors (and honours CHIPLAB_DEBUG)
+
+    fail(e)

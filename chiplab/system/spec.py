@@ -21,13 +21,11 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from chiplab.errors import ChiplabError
-from chiplab.files import check_input_file, read_text
 from chiplab.hw.arch.base import Count, Strict
-from chiplab.hw.loader import MAX_FILE_BYTES, MAX_MESSAGE, ChipFileError, _format_error, _StrictLoader, load_chip
+from chiplab.hw.loader import MAX_MESSAGE, ChipFileError, _format_error, load_chip, read_strict_yaml
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 from chiplab.hw.spec import _TAG, ChipSpec
 from chiplab.units import short
@@ -125,19 +123,7 @@ def parse_system(data: Any, origin: str = "system") -> SystemSpec:
 
 def load_system_file(path: str | Path) -> SystemSpec:
     p = Path(path)
-    check_input_file(p, "system file", SystemFileError, max_bytes=MAX_FILE_BYTES)
-    text = read_text(p, "system file", SystemFileError)
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - SafeLoader subclass
-    except ChipFileError as e:
-        raise SystemFileError(f"{p}: {e}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise SystemFileError(short(f"{p}:{where}: not valid YAML ({getattr(e, 'problem', e)})", MAX_MESSAGE)) from None
-    except RecursionError:
-        raise SystemFileError(f"{p}: nested too deeply") from None
-    return parse_system(data, origin=str(p))
+    return parse_system(read_strict_yaml(p, "system file", SystemFileError), origin=str(p))
 
 
 def list_systems() -> list[str]:
