@@ -54,6 +54,14 @@ DEFAULT_CHIPS = ("tpu-v1", "tpu-v4", "systolic-128", "eyeriss", "a100-sxm4-40gb"
                  "goya", "tesla-fsd-npu", "tesla-d1", "xeon-e5-2699v3", "host")
 
 
+def busy(what: str):
+    """A spinner on stderr for work that can take seconds (capture, emulation, debugging); shown only on a
+    terminal, so piped output and --json stay clean."""
+    import contextlib
+
+    return err.status(what) if err.is_terminal else contextlib.nullcontext()
+
+
 def _fail(e: BaseException) -> None:
     """A user error (:class:`ChiplabError`): one line on stderr, exit 2; ``CHIPLAB_DEBUG=1`` re-raises it."""
     if os.environ.get("CHIPLAB_DEBUG"):
@@ -108,8 +116,9 @@ def estimate_cmd(
         _fail(ChiplabError(f"--compat: expected 'default' or 'scalesim', got {compat!r}"))
     shapes = _shapes(input_shape)
     try:
-        est = _estimate(model, chip, batch, precision, seq_len, compat, input_shapes=shapes,
-                        allow_unsupported=allow_unsupported, passes=passes, fuse=not no_fuse)
+        with busy(f"capturing {model} and estimating on {chip}"):
+            est = _estimate(model, chip, batch, precision, seq_len, compat, input_shapes=shapes,
+                            allow_unsupported=allow_unsupported, passes=passes, fuse=not no_fuse)
         if csv is not None:
             _write_csv(est.to_dataframe(), csv)
         from chiplab.hw import load_chip
@@ -169,8 +178,9 @@ def compare_cmd(
     try:
         from chiplab.perf.estimate import _load_graph
 
-        graph = _load_graph(model, batch=batch, seq_len=seq_len, input_shapes=shapes,
-                            allow_unsupported=allow_unsupported)   # capture once, estimate on every chip
+        with busy(f"capturing {model}"):
+            graph = _load_graph(model, batch=batch, seq_len=seq_len, input_shapes=shapes,
+                                allow_unsupported=allow_unsupported)   # capture once, estimate on every chip
     except ChiplabError as e:
         _fail(e)
         return

@@ -122,7 +122,10 @@ def run_cmd(
         notes += placed
         with torch.no_grad():
             ref = m(*inputs)
-        res = emulate(m, chip, inputs, observer=observer, overrides=ov)
+        from chiplab.cli import busy
+
+        with busy(f"running {model} under {chip}'s numerics"):
+            res = emulate(m, chip, inputs, observer=observer, overrides=ov)
         out = res.output
         d = res.to_dict()
         d["warnings"] = notes + d["warnings"]
@@ -184,7 +187,11 @@ def debug_cmd(
         _check_bundle_path(bundle)
         m, inputs, notes = _model(model, batch, seed, 5 if fixes else 3, "debug")
         ov, placed = _placement_overrides(placement, model, batch, m)
-        rep = debug(m, chip, inputs, observer=observer, overrides=ov or None, fixes=fixes, bundle=bundle, factory=model)
+        from chiplab.cli import busy
+
+        with busy(f"debugging {model} on {chip} (reference, per-layer views, fixes)"):
+            rep = debug(m, chip, inputs, observer=observer, overrides=ov or None, fixes=fixes, bundle=bundle,
+                        factory=model)
         rep.warnings = notes + placed + rep.warnings
     except (ChiplabError, FileNotFoundError) as e:
         _fail(e)
