@@ -206,28 +206,21 @@ class CachedService:
         self.service, self._d = service, {}
 
     def period(self, batch: int, seq_len: int | None = None) -> float:
-        k = ("period", batch, seq_len)
-        v = self._d.get(k)
+        return self._memo(("period", batch, seq_len), getattr(self.service, "period", None) or self.service.time,
+                          batch, seq_len)
+
+    def time(self, batch: int, seq_len: int | None = None) -> float:
+        return self._memo((batch, seq_len), self.service.time, batch, seq_len)
+
+    def _memo(self, key, f, batch: int, seq_len: int | None) -> float:
+        """``f(batch, seq_len)`` once per key; a batch that does not fit raises the same error every time."""
+        v = self._d.get(key)
         if v is None:
-            f = getattr(self.service, "period", None) or self.service.time
             try:
                 v = float(f(batch, seq_len))
             except CapacityError as e:
                 v = e
-            self._d[k] = v
-        if isinstance(v, CapacityError):
-            raise v
-        return v
-
-    def time(self, batch: int, seq_len: int | None = None) -> float:
-        k = (batch, seq_len)
-        v = self._d.get(k)
-        if v is None:
-            try:
-                v = float(self.service.time(batch, seq_len))
-            except CapacityError as e:
-                v = e
-            self._d[k] = v
+            self._d[key] = v
         if isinstance(v, CapacityError):
             raise v
         return v
