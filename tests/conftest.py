@@ -50,3 +50,27 @@ def tmp_cache(tmp_path, monkeypatch):
     """A private capture cache per test."""
     monkeypatch.setenv("CHIPLAB_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+def _load_script(relpath: str):
+    """A repository script (``bench/x.py``, ``tools/x.py``) imported as a module by its path, registered in
+    ``sys.modules`` while it runs (dataclasses look their module up there)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = mod
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.modules.pop(path.stem, None)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script("bench/vs_zigzag.py")`` -> the script as a module (the benches are tested, not copied)."""
+    return _load_script

@@ -4,7 +4,6 @@ No accuracy number is pinned here: the bench prints what it measures.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,16 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("llm_vs_published", ROOT / "bench" / "llm_vs_published.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
-def bench():
-    return _bench()
+def bench(load_script):
+    return load_script("bench/llm_vs_published.py")
 
 
 def test_csv_loads_and_every_row_is_sourced(bench):

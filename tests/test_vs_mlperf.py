@@ -2,9 +2,7 @@
 
 The bench itself (captures of ResNet-50 and BERT-large at batch 2048/1024) is not run
 here; these tests use one-node GEMM graphs and no accuracy figure is pinned."""
-import importlib.util
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("vs_mlperf", ROOT / "bench" / "vs_mlperf.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["vs_mlperf"] = mod          # dataclasses look their module up while the file runs
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop("vs_mlperf", None)
+def bench(load_script):
+    return load_script("bench/vs_mlperf.py")
 
 
 @dataclass(frozen=True)

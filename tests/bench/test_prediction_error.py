@@ -1,5 +1,4 @@
 """bench/prediction_error.py fits the chip a CSV was measured on, never silently the host running it."""
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,8 @@ CHIP = ROOT / "data" / "measurements" / "cpu-epyc-2core-2026-11-24.chip.yaml"
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("prediction_error", ROOT / "bench" / "prediction_error.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def bench(load_script):
+    return load_script("bench/prediction_error.py")
 
 
 def _csv_from(tmp_path, device_name, ops_only=True):

@@ -2,7 +2,6 @@
 accelerator (data/peers/zigzag_resnet18_tpu_like.json, zigzag-dse 3.9.1; provenance inside)
 versus chiplab's default-mode estimate on the zigzag-tpu-like preset; and bench/vs_zigzag.py's
 verdict and exit code."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,16 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ZIGZAG = json.loads((ROOT / "data" / "peers" / "zigzag_resnet18_tpu_like.json").read_text())
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("vs_zigzag", ROOT / "bench" / "vs_zigzag.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
-def bench():
-    return _bench()
+def bench(load_script):
+    return load_script("bench/vs_zigzag.py")
 
 
 @pytest.fixture(scope="module")
