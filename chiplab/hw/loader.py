@@ -132,15 +132,20 @@ def _format_error(err: ValidationError, origin: str) -> str:
     return short(f"{origin}: {loc + ': ' if loc else ''}{msg}{more}", MAX_MESSAGE)
 
 
+def check_header(data: Any, key: str, version: int, origin: str, error: type[Exception]) -> None:
+    """A file's top level is a mapping that names its format and version (``chiplab_chip: 1``)."""
+    if not isinstance(data, dict):
+        raise error(f"{origin}: expected a mapping at top level, got {type(data).__name__}")
+    found = data.get(key)
+    if found is None:
+        raise error(f"{origin}: {key}: missing format version (write '{key}: {version}')")
+    if found != version:
+        raise error(f"{origin}: {key}: unsupported format version {short(repr(found))} (this chiplab reads {version})")
+
+
 def parse_chip(data: Any, origin: str = "chip") -> ChipSpec:
     """Validate a mapping read from a chip file (units required)."""
-    if not isinstance(data, dict):
-        raise ChipFileError(f"{origin}: expected a mapping at top level, got {type(data).__name__}")
-    version = data.get("chiplab_chip")
-    if version is None:
-        raise ChipFileError(f"{origin}: chiplab_chip: missing format version (write 'chiplab_chip: {SCHEMA_VERSION}')")
-    if version != SCHEMA_VERSION:
-        raise ChipFileError(f"{origin}: chiplab_chip: unsupported format version {short(repr(version))} (this chiplab reads {SCHEMA_VERSION})")
+    check_header(data, "chiplab_chip", SCHEMA_VERSION, origin, ChipFileError)
     try:
         spec = ChipSpec.model_validate(data, context={"strict_units": True})
     except ValidationError as err:

@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from chiplab.errors import ChiplabError
 from chiplab.hw.arch.base import Count, Strict
-from chiplab.hw.loader import MAX_MESSAGE, ChipFileError, _format_error, load_chip, read_strict_yaml
+from chiplab.hw.loader import MAX_MESSAGE, ChipFileError, _format_error, check_header, load_chip, read_strict_yaml
 from chiplab.hw.quantity import Bandwidth, Bytes, Time
 from chiplab.hw.spec import _TAG, ChipSpec
 from chiplab.units import short
@@ -102,14 +102,7 @@ class SystemSpec(Strict):
 
 
 def parse_system(data: Any, origin: str = "system") -> SystemSpec:
-    if not isinstance(data, dict):
-        raise SystemFileError(f"{origin}: expected a mapping at top level, got {type(data).__name__}")
-    version = data.get("chiplab_system")
-    if version is None:
-        raise SystemFileError(f"{origin}: chiplab_system: missing format version (write 'chiplab_system: {SCHEMA_VERSION}')")
-    if version != SCHEMA_VERSION:
-        raise SystemFileError(f"{origin}: chiplab_system: unsupported format version {short(repr(version))} "
-                              f"(this chiplab reads {SCHEMA_VERSION})")
+    check_header(data, "chiplab_system", SCHEMA_VERSION, origin, SystemFileError)
     try:
         spec = SystemSpec.model_validate(data, context={"strict_units": True})
     except ValidationError as err:
