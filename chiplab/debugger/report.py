@@ -46,7 +46,7 @@ class DebugReport:
                        "warnings": self.warnings, "unused_layers": self.unused, "layers": self.layers})
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def summary(self) -> str:
         if "degenerate_reference" in self.final:

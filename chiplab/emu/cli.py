@@ -142,7 +142,7 @@ def run_cmd(
     if json_out:
         from chiplab.debugger.report import _clean
 
-        typer.echo(json.dumps(_clean(d), indent=2, default=str))
+        typer.echo(json.dumps(_clean(d), indent=2, default=str, allow_nan=False))
         return
     typer.echo(f"{model} on {res.chip}: output {d['output']}")
     v = d["vs_fp32"]

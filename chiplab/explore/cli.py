@@ -120,7 +120,7 @@ def explore_cmd(
         _fail(e)
         return
     if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
+        sys.stdout.write(json.dumps(summary, allow_nan=False) + "\n")
         return
     con = Console(width=None if sys.stdout.isatty() else 160)
     tab = Table(title=f"{space.name}: Pareto front of {summary['feasible']} feasible of {summary['trials']} trials "

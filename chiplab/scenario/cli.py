@@ -91,6 +91,6 @@ def scenario_cmd(
                          + (f", seq lens {list(svc.seq_grid)}" if svc.seq_grid else "") + ", interpolated between)"
                          + (f" on {caps} captured graph(s), re-batched on the IR" if caps else ""))
     if as_json:
-        sys.stdout.write(json.dumps(res.to_dict()) + "\n")
+        sys.stdout.write(json.dumps(res.to_dict(), allow_nan=False) + "\n")
         return
     out.print(summary(res), highlight=False, markup=False)

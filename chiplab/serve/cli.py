@@ -39,7 +39,7 @@ def serve_cmd(
         _fail(e)
         return
     if as_json:
-        typer.echo(json.dumps(out))
+        typer.echo(json.dumps(out, allow_nan=False))
         return
     ms = lambda d: "  ".join(f"{k} {v * 1e3:.1f} ms" for k, v in d.items())  # noqa: E731
     best = out["max_qps_meeting_constraints"]
