@@ -1,4 +1,4 @@
-"""``chiplab serve MODEL --system SYSTEM [--tp N] [--pp N] [--qps X | --search] [--json]``.
+"""``chiplab serve MODEL --system SYSTEM [--tp N] [--pp N] [--weights F] [--kv F] [--qps X | --search | --sweep] [--json]``.
 
 A plain typer-compatible function; ``chiplab/cli.py`` registers it as ``serve``.
 """
@@ -25,16 +25,23 @@ def serve_cmd(
     search: bool = typer.Option(False, "--search", help="find the highest QPS meeting TTFT p99 <= 2 s, TPOT p99 <= 200 ms"),
     requests: int = typer.Option(2000, "--requests", "-n", min=1, help="simulated requests per run"),
     seed: int = typer.Option(0, "--seed"),
-    precision: Optional[str] = typer.Option(None, "--precision", "-p", help="weights/KV precision (default bf16 or fp16)"),
+    precision: Optional[str] = typer.Option(None, "--precision", "-p",
+                                            help="activation precision, and weights/KV unless given (default bf16 or fp16)"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="weight format: bf16 fp16 fp8 int8 int4 (int4: weight-only)"),
+    kv: Optional[str] = typer.Option(None, "--kv", help="KV-cache format: bf16 fp16 fp8 int8 int4"),
+    sweep: bool = typer.Option(False, "--sweep", help="TP x batch x precision sweep of steady-state decode; "
+                                                      "prints the Pareto front (tokens/s/chip vs TPOT)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
 ) -> None:
     """Simulate serving an LLM on a multi-chip system (continuous batching, Poisson arrivals)."""
     from chiplab.errors import ChiplabError
     from chiplab.serve.run import serve
 
+    if sweep:
+        return _sweep(model, system, as_json)
     try:
         out = serve(model, system, tp=tp, pp=pp, qps=qps, search=search, requests=requests, seed=seed,
-                    precision=precision)
+                    precision=precision, weights=weights, kv=kv)
     except ChiplabError as e:
         _fail(e)
         return
@@ -54,3 +61,18 @@ def serve_cmd(
     if search or qps is None:
         typer.echo(f"  highest QPS meeting TTFT p99 <= 2 s, TPOT p99 <= 200 ms: "
                    f"{'none found' if best is None else f'{best:.3g}'}")
+
+
+def _sweep(model: str, system: str, as_json: bool) -> None:
+    from chiplab.errors import ChiplabError
+    from chiplab.serve.sweep import print_front, sweep
+
+    try:
+        out = sweep(model, system)
+    except ChiplabError as e:
+        _fail(e)
+        return
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in out.items() if k != "front"}, allow_nan=False))
+    else:
+        print_front(out)

@@ -73,12 +73,14 @@ def search_qps(cost: LlmCost, requests: int, seed: int = 0, iters: int = 12, **s
 
 def serve(model: str, system: str, *, tp: int | None = None, pp: int = 1, qps: float | None = None,
           search: bool = False, requests: int = 2000, seed: int = 0, precision: str | None = None,
-          max_seqs: int = 256, token_budget: int = 8192) -> dict:
+          max_seqs: int = 256, token_budget: int = 8192, weights: str | None = None, kv: str | None = None) -> dict:
     m, sysm = get_model(model), load_system(system)
-    cost = LlmCost(m, sysm, tp=tp if tp is not None else _default_tp(m, sysm, pp), pp=pp, precision=precision)
+    fmt = {"precision": precision, "weights": weights, "kv": kv}
+    cost = LlmCost(m, sysm, tp=tp if tp is not None else _default_tp(m, sysm, pp, **fmt), pp=pp, **fmt)
     kw = {"max_seqs": max_seqs, "token_budget": token_budget}
     head = {"model": m.name, "system": sysm.name, "chip": cost.chip.name, "precision": cost.precision,
-            "tp": cost.tp, "pp": cost.pp, "replicas": cost.replicas, "kv_capacity_tokens": cost.kv_capacity_tokens}
+            "weights": cost.weights, "kv": cost.kv, "tp": cost.tp, "pp": cost.pp, "replicas": cost.replicas,
+            "kv_capacity_tokens": cost.kv_capacity_tokens}
     best = None
     if search or qps is None:
         best, res = search_qps(cost, requests, seed, **kw)
@@ -92,14 +94,14 @@ def serve(model: str, system: str, *, tp: int | None = None, pp: int = 1, qps: f
             "constraints": {"ttft_p99_s": TTFT_P99_LIMIT_S, "tpot_p99_s": TPOT_P99_LIMIT_S}}
 
 
-def _default_tp(m, sysm, pp: int) -> int:
+def _default_tp(m, sysm, pp: int, **fmt) -> int:
     """The smallest tp (dividing the heads and the chips) whose weights fit; else all chips (to get the error)."""
     from chiplab.errors import CapacityError
     for tp in range(1, sysm.count // pp + 1):
         if m.heads % tp or (sysm.count // pp) % tp or (m.experts > 1 and m.experts % tp):
             continue
         try:
-            LlmCost(m, sysm, tp=tp, pp=pp)
+            LlmCost(m, sysm, tp=tp, pp=pp, **fmt)
             return tp
         except CapacityError:
             continue
