@@ -51,7 +51,7 @@ def serve_cmd(
     ms = lambda d: "  ".join(f"{k} {v * 1e3:.1f} ms" for k, v in d.items())  # noqa: E731
     best = out["max_qps_meeting_constraints"]
     typer.echo(f"{out['model']} on {out['system']} ({out['replicas']} x tp={out['tp']} pp={out['pp']} {out['chip']}, "
-               f"{out['precision']}; KV cache {out['kv_capacity_tokens']:,} tokens per replica)")
+               f"weights {out['weights']}, KV {out['kv']}, activations {out['precision']}; KV cache {out['kv_capacity_tokens']:,} tokens per replica)")
     typer.echo(f"at {out['qps']:.3g} QPS, {out['requests']} requests:")
     typer.echo(f"  TTFT  {ms(out['ttft_s'])}")
     typer.echo(f"  TPOT  {ms(out['tpot_s'])}")
