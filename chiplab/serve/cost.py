@@ -38,8 +38,9 @@ Pipeline parallelism (GPipe schedule, Huang et al. 2019, arXiv:1811.06965): a st
 into ``m`` micro-batches that flow through the ``pp`` stages, so the step takes the stages' times on one
 micro-batch plus ``m - 1`` times the slowest one (``(m + pp - 1)`` stage times when balanced; the last
 stage also runs the LM head and sampling, the others hand off). Each micro-batch reads the stage's
-weights again, so a memory-bound decode gains nothing from splitting; unless ``micro_batches`` is given, each step takes the best ``m`` among 1, 2, 4, ... up
-to ``4 pp`` and the step's sequence count (``m = 1`` is the stages run one after the other).
+weights again, so a memory-bound decode gains nothing from splitting; unless ``micro_batches`` is
+given, each step takes the best ``m`` among 1, 2, 4, ... up to ``4 pp`` and the step's sequence count
+(``m = 1`` is the stages run one after the other).
 Activations travel in 16-bit. Efficiencies are the chip's ``tensor_efficiency`` / ``dram_efficiency``.
 """
 from __future__ import annotations

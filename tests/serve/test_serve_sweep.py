@@ -51,7 +51,9 @@ def test_oom_rows_are_marked_and_left_off_the_front(h100_70b):
 
 def test_tp8_has_lower_tpot_than_tp1_where_tp1_fits(h100_70b):
     out, _ = h100_70b
-    key = lambda r: (r["precision"], r["batch"])  # noqa: E731
+    def key(r):
+        return r["precision"], r["batch"]
+
     tp1 = {key(r): r for r in out["rows"] if r["tp"] == 1 and r["oom"] is None}
     tp8 = {key(r): r for r in out["rows"] if r["tp"] == 8 and r["oom"] is None}
     both = tp1.keys() & tp8.keys()
