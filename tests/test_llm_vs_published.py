@@ -63,7 +63,23 @@ def test_beam_search_is_one_request_per_sample(bench):
     assert beams == int(row["num_beams"]) == 4
     # one request per sample (prefilled once), carrying its 4 beams
     assert len(wl.prompts) == 10 and (wl.arrivals == 0).all() and (wl.beams == 4).all()
-    assert out == bench.GPTJ_OUTPUT
+    # every sample decodes the row's published mean (LoadGen's GPT-J token factor, 69), not max_new_tokens
+    assert out == row["output_mean"] == 69 and (wl.outputs == 69).all()
+    blank = row.copy()
+    blank["output_mean"] = float("nan")
+    assert bench._workload(blank, 10, None, 0)[2] == bench.GPTJ_OUTPUT
+
+
+def test_gptj_decodes_published_mean_not_max_new_tokens(bench):
+    """Before: every GPT-J beam decoded max_new_tokens (128) and DGX-H100 v4.0 Offline came out -29 %. The
+    published tokens/sample (69) roughly halves the decode work, so the prediction rises by well over 1.3x."""
+    df = bench.load_rows()
+    row = df[(df.chiplab_model == "gpt-j-6b") & (df.scenario == "Offline") & (df.chiplab_system == "dgx-h100")].iloc[0]
+    cost = bench._cost(row)
+    at_69 = bench.predict_offline(row, cost, n=300)
+    at_128 = row.copy()
+    at_128["output_mean"] = float("nan")
+    assert at_69 > 1.3 * bench.predict_offline(at_128, cost, n=300)
 
 
 def test_json_line_format(bench, capsys, monkeypatch):
