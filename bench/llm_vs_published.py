@@ -79,6 +79,12 @@ FIT_ROUND = "v4.0"            # the secondary fit chooses its one efficiency on 
 FIT_GRID = np.round(np.arange(0.50, 1.0001, 0.05), 2)
 OFFLINE_REQUESTS = 4000
 SERVER_REQUESTS = 2000
+# [A] a Server run's arrivals span at least this many times its binding latency limit (GPT-J: 20 s end to end;
+# others: 2 s TTFT). A run shorter than the limit hides overload: 2000 GPT-J requests offered at 1.5x an
+# engine's capacity arrive in ~40 s and still finish within 20 s at p99, so the old bench scored GPT-J
+# Server above its own Offline throughput. MLPerf runs far longer (min_duration (ms): 600000 for GPT-J,
+# 2400000 for Llama-2 / Mixtral in the v4.1 summaries); 10 limits is what the bench can afford.
+SERVER_SPAN_LIMITS = 10
 
 
 class LlmPublishedError(ChiplabError):
@@ -164,10 +170,19 @@ def _meets(row, r, beams: int) -> bool:
             and (len(r.tpot) == 0 or float(np.percentile(r.tpot, 99)) <= TPOT_P99_LIMIT_S))
 
 
-def predict_server(row, cost: LlmCost, n: int = SERVER_REQUESTS, seed: int = 0, iters: int = 10) -> float:
-    """Highest total QPS meeting the limits (double, then bisect to ~1 %), as the row's metric."""
+def server_requests(row, qps_engine: float, n: int) -> int:
+    """Requests of one Server run: ``n``, or more so that arrivals span ``SERVER_SPAN_LIMITS`` latency limits."""
+    limit = GPTJ_LATENCY_S if row["chiplab_model"] == "gpt-j-6b" else TTFT_P99_LIMIT_S
+    return max(n, math.ceil(qps_engine * SERVER_SPAN_LIMITS * limit))
+
+
+def predict_server(row, cost: LlmCost, n: int = SERVER_REQUESTS, seed: int = 0, iters: int = 10,
+                   span: bool = True) -> float:
+    """Highest total QPS meeting the limits (double, then bisect to ~1 %), as the row's metric. ``span``: lengthen
+    each run to ``SERVER_SPAN_LIMITS`` latency limits (``server_requests``); off: exactly ``n`` requests."""
     def run(qps_total: float):
-        wl, beams, out = _workload(row, n, qps_total / cost.replicas, seed)
+        qe = qps_total / cost.replicas
+        wl, beams, out = _workload(row, server_requests(row, qe, n) if span else n, qe, seed)
         r = simulate(cost, wl, **_sim_kw(row))
         return _meets(row, r, beams), r, beams, out
 
