@@ -17,8 +17,8 @@ What is relaxed, and how:
 * activation residency between layers (a greedy, discrete plan): the exact plan is computed at a
   grid of ifmap capacities (the space's choices) and interpolated linearly in log capacity; so are
   the byte counts of the non-matrix layers, whose time is their roofline ``max(vector, bytes/bw)``.
-* fused element-wise tails cost their energy and no time (the exact model hides them under their
-  head unless they exceed it).
+* fused element-wise tails are hidden under their head as in :func:`chiplab.perf.price.overlap_fused`
+  (each one's excess over what is left of its head's time, in order).
 
 Area is :func:`chiplab.hw.area.area` term by term (same cited tables). Only **hardware** parameters
 are co-optimised: the space's workloads are fixed networks with no accuracy model here, so a width
@@ -70,6 +70,7 @@ class _Workload:
     weight: float
     mat: dict[str, torch.Tensor]          # per matrix layer: M N K batch a_u extra_w macs; on_a/b/c [L, G]
     vec: dict[str, torch.Tensor]          # per vector layer: ops, dram_r, dram_w, sram_r, sram_w, onchip [V, G]
+    tails: list[tuple[int, int]]          # fused tails in order: (vector index, head's matrix index)
     fixed_s: float                        # host transfers (independent of the parameters)
     fixed_j: float
 
@@ -78,7 +79,7 @@ class Relaxation:
     """The relaxed metrics of ``space`` (a systolic base chip) on its workloads' graphs."""
 
     def __init__(self, space: Space, graphs: dict[str, Any], sharpness: float = 20.0, tau: float = 0.05,
-                 hard: bool = False) -> None:
+                 hard: bool = True) -> None:
         chip = space.base
         if chip.arch.kind != "systolic":
             raise RelaxError(f"{space.origin}: base: the relaxation covers systolic chips, not {chip.arch.kind!r}")
@@ -149,6 +150,8 @@ class Relaxation:
         plans = [m.plan(graph, passes) for m in models]
         mat: dict[str, list] = {k: [] for k in ("M", "N", "K", "batch", "a_u", "extra_w", "macs", "on_a", "on_b", "on_c")}
         vec: dict[str, list] = {k: [] for k in ("ops", "dram_r", "dram_w", "sram_r", "sram_w", "onchip", "fused")}
+        mat_index: dict[str, int] = {}
+        tails: list[tuple[int, int]] = []
         for n in graph.nodes:
             if n.op is OpKind.VIEW:
                 continue
@@ -167,12 +170,18 @@ class Relaxation:
                     dr, dw = lv.get((Level.DRAM, READ), 0.0), lv.get((Level.DRAM, WRITE), 0.0)
                     rows.append((dr, dw, lv.get((Level.SRAM, READ), 0.0), lv.get((Level.SRAM, WRITE), 0.0),
                                  float(dr + dw == 0)))
+                if n.name in passes.fused:
+                    head = passes.fused[n.name]
+                    if head not in mat_index:
+                        raise RelaxError(f"{name}: {n.label}: fused into {head}, which is not a matrix layer")
+                    tails.append((len(vec["ops"]), mat_index[head]))
                 vec["ops"].append(float(n.vector_ops))
                 vec["fused"].append(float(n.name in passes.fused))
                 for k, col in zip(("dram_r", "dram_w", "sram_r", "sram_w", "onchip"), zip(*rows)):
                     vec[k].append(list(col))
                 continue
             g, m0 = n.gemm, models[0]
+            mat_index[n.name] = len(mat["M"])
             mat["M"].append(g.M), mat["N"].append(g.N), mat["K"].append(g.K), mat["batch"].append(g.batch)
             mat["a_u"].append(float(m0._a_unique(n)))
             w = sum(tensor_bytes(t, self.prec) for t in n.inputs if t.role is Role.WEIGHT)
@@ -190,7 +199,7 @@ class Relaxation:
                     fixed_s += evaluate(c.time, rates)[0] / rates.clock_hz
                     fixed_j += energy(c, chip0, self.prec)[0]
         return _Workload(name, weight, {k: _t(v) for k, v in mat.items()}, {k: _t(v) for k, v in vec.items()},
-                         fixed_s, fixed_j)
+                         tails, fixed_s, fixed_j)
 
     # --- the relaxed model
     def _interp(self, log_ifmap: torch.Tensor) -> torch.Tensor:
@@ -213,7 +222,7 @@ class Relaxation:
     def _step(self, z: torch.Tensor) -> torch.Tensor:
         """``sigmoid(z)``; with ``hard``, the exact step ``z >= 0`` forward and the sigmoid's gradient."""
         s = torch.sigmoid(z)
-        return s + ((z >= 0).to(DT) - s).detach() if self.hard else s
+        return s + ((z >= -1e-6).to(DT) - s).detach() if self.hard else s   # ties: p-norms round
 
     def _matrix(self, t: dict, df: str, R, C, cap_a, cap_b, cap_c, bpc, w):
         """Per-layer (cycles, dynamic joules), [B, L]."""
@@ -270,7 +279,21 @@ class Relaxation:
         x = self.e
         joules = (t["macs"] * x["mac"] + sram_r * x["sr"] + sram_w * x["sw"] + (dram_a + dram_b + half) * x["dr"]
                   + (dram_c - half) * x["dw"])
-        return cyc, joules
+        return cyc, joules, dram
+
+    @staticmethod
+    def _exposed(tails: list[tuple[int, int]], head_s: torch.Tensor, head_dram_s: torch.Tensor,
+                 t_v: torch.Tensor, t_d: torch.Tensor) -> torch.Tensor:
+        """Seconds of the fused tails not hidden under their heads (``overlap_fused``), [B]."""
+        budget_v: dict[int, torch.Tensor] = {}
+        budget_d: dict[int, torch.Tensor] = {}
+        out = torch.zeros(head_s.shape[0], dtype=DT)
+        for i, h in tails:
+            hv = budget_v.get(h, head_s[:, h])
+            hd = budget_d.get(h, torch.relu(head_s[:, h] - head_dram_s[:, h]))
+            out = out + torch.relu(torch.maximum(t_v[:, i] - hv, t_d[:, i] - hd))
+            budget_v[h], budget_d[h] = torch.relu(hv - t_v[:, i]), torch.relu(hd - t_d[:, i])
+        return out
 
     def metrics(self, x: torch.Tensor, dataflow: str) -> dict[str, torch.Tensor]:
         """Relaxed metrics of a batch of log-parameter rows ``x`` [B, 7] (order :data:`RELAXED`)."""
@@ -286,8 +309,9 @@ class Relaxation:
         lat = energy = edp = None
         powers = []
         for wl in self.workloads:
-            cyc, j = self._matrix(wl.mat, dataflow, R, C, ifm * 0.5 / e, fil * 0.5 / e, ofm * 0.5 / self.acc, bpc, w)
-            t_s = (cyc / clk).sum(1)
+            cyc, j, dram = self._matrix(wl.mat, dataflow, R, C, ifm * 0.5 / e, fil * 0.5 / e, ofm * 0.5 / self.acc, bpc, w)
+            head_s = cyc / clk
+            t_s = head_s.sum(1)
             dyn = j.sum(1)
             vt = wl.vec
             if vt["ops"].numel():
@@ -298,6 +322,9 @@ class Relaxation:
                 t_off = smax(v_t, (dr + dw) / bw + 1e-30, self.p)
                 t_vec = (on * t_on + (1 - on) * t_off) * (1 - vt["fused"])
                 t_s = t_s + t_vec.sum(1)
+                if wl.tails:
+                    v_t = v_t.expand_as(dr)
+                    t_s = t_s + self._exposed(wl.tails, head_s, dram / bw, v_t, dr / bw)
                 x_ = self.e
                 dyn = dyn + (vt["ops"] * x_["vec"] + sr * x_["sr"] + sw * x_["sw"] + dr * x_["dr"] + dw * x_["dw"]).sum(1)
             t_s = t_s + wl.fixed_s
