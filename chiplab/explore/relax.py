@@ -39,6 +39,7 @@ RELAXED = ("arch.rows", "arch.cols", "arch.ifmap_sram", "arch.filter_sram", "arc
            "memory.dram_bandwidth")
 COVERED = (*RELAXED, "arch.dataflow")
 DT = torch.float64
+TINY = 1e-30
 
 
 class RelaxError(ChiplabError):
@@ -53,11 +54,13 @@ def st_ceil(x: torch.Tensor) -> torch.Tensor:
 
 def smax(a: torch.Tensor, b: Any, p: float) -> torch.Tensor:
     a, b = torch.broadcast_tensors(torch.as_tensor(a, dtype=DT), torch.as_tensor(b, dtype=DT))
+    a, b = a.clamp(TINY, 1 / TINY), b.clamp(TINY, 1 / TINY)      # a zero (no DRAM bytes) has no log
     return torch.exp(torch.logsumexp(torch.stack((p * torch.log(a), p * torch.log(b))), 0) / p)
 
 
 def smin(a: torch.Tensor, b: Any, p: float) -> torch.Tensor:
-    return 1.0 / smax(1.0 / torch.as_tensor(a, dtype=DT), 1.0 / torch.as_tensor(b, dtype=DT), p)
+    a, b = torch.as_tensor(a, dtype=DT).clamp(min=TINY), torch.as_tensor(b, dtype=DT).clamp(min=TINY)
+    return 1.0 / smax(1.0 / a, 1.0 / b, p)
 
 
 def _t(xs: list[float]) -> torch.Tensor:
@@ -271,7 +274,7 @@ class Relaxation:
         dram_b = (bt * d_b * e + t["extra_w"]) * (1 - on_b)
         dram_c = bt * (d_c * e * (1 - on_c) + spill * acc)
         dram = dram_a + dram_b + dram_c
-        first = smin(dram + 1e-30, 2.0 * R * C * e, p)
+        first = smin(dram, 2.0 * R * C * e, p)
         cyc = smax(compute, dram / bpc, p) + first / bpc
         half = bt * spill * acc / 2
         sram_r = bt * (s_a + s_b) * e + bt * s_cr * acc + dram_c
@@ -319,7 +322,7 @@ class Relaxation:
                 v_t = vt["ops"] / (lanes * clk)
                 rw = sr + sw + dr + dw
                 t_on = smax(v_t, rw / (2 * lanes * e * clk), self.p)
-                t_off = smax(v_t, (dr + dw) / bw + 1e-30, self.p)
+                t_off = smax(v_t, (dr + dw) / bw, self.p)
                 t_vec = (on * t_on + (1 - on) * t_off) * (1 - vt["fused"])
                 t_s = t_s + t_vec.sum(1)
                 if wl.tails:
@@ -404,7 +407,17 @@ class Search:
         return [(p, m) for p, m in self.evaluated if not isinstance(m, str) and all(v <= 0 for v in ev.violations(m))]
 
 
-def penalised(rel: Relaxation, m: dict[str, torch.Tensor], rho: float = 50.0) -> torch.Tensor:
+def violation(rel: Relaxation, m: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The larger log-ratio by which a constraint is exceeded (<= 0: feasible)."""
+    c = rel.space.spec.constraints
+    out = torch.full_like(m["edp"], -math.inf)
+    for key, lim in (("area_mm2", c.area_mm2), ("power_w", c.power_w)):
+        if lim is not None:
+            out = torch.maximum(out, torch.log(m[key] / lim))
+    return out
+
+
+def penalised(rel: Relaxation, m: dict[str, torch.Tensor], rho: float = 200.0) -> torch.Tensor:
     """log EDP plus a quadratic penalty on the log-ratio by which each constraint is exceeded."""
     c = rel.space.spec.constraints
     obj = torch.log(m["edp"])
@@ -452,12 +465,13 @@ def gradient_search(space: Space, evaluator, budget: int = 64, seed: int = 0, st
         for df in rel.dataflows:
             group = [p for d, p in cands.values() if d == df]
             if group:
-                s = penalised(rel, rel.metrics(torch.stack([rel.encode(p) for p in group]), df))
-                scored += list(zip(s.tolist(), range(len(scored), len(scored) + len(group)), group))
-    scored.sort(key=lambda r: (r[0], r[1]))
+                m = rel.metrics(torch.stack([rel.encode(p) for p in group]), df)
+                bad = (violation(rel, m) > 0).tolist()
+                scored += list(zip(bad, penalised(rel, m).tolist(), range(len(scored), len(scored) + len(group)), group))
+    scored.sort(key=lambda r: r[:3])     # relaxed-feasible first, then by penalised log EDP
     t1 = time.perf_counter()
     evaluated: list = []
-    for _, _, params in scored[:budget]:
+    for *_, params in scored[:budget]:
         try:
             evaluated.append((params, evaluator.compute(params)))
         except ChiplabError as e:
