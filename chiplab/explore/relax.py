@@ -14,6 +14,10 @@ What is relaxed, and how:
 * "fits in its buffer" decisions (operand re-sweeps, psum spill): ``sigmoid(log(cap/footprint)/tau)``.
 * the ws/is psum-resident loop order (:func:`~chiplab.perf.systolic_map.psum_resident_plan`):
   a sigmoid mixture of the two plans by ``log`` of their time ratio.
+* with ``hard=True`` (the default) these sigmoids are straight-through too: the exact decision
+  forward, the sigmoid's gradient backward. Fully smooth (``hard=False``) was measured worse: a
+  psum buffer 1.3x larger than the psums still spills ``sigmoid(-1.3/tau)`` of them, times the row
+  folds (up to 288), which put single designs off by up to 5.3x in EDP (docs/explore.md).
 * activation residency between layers (a greedy, discrete plan): the exact plan is computed at a
   grid of ifmap capacities (the space's choices) and interpolated linearly in log capacity; so are
   the byte counts of the non-matrix layers, whose time is their roofline ``max(vector, bytes/bw)``.
