@@ -144,7 +144,12 @@ class Relaxation:
     def _tabulate(self, name: str, weight: float, graph) -> _Workload:
         from chiplab.hw.edit import edit
         from chiplab.ir.graph import OpKind, Role
-        from chiplab.perf.common import fused_counts, host_counts, host_rows_bytes, tensor_bytes
+        from chiplab.perf.common import (
+            fused_counts,
+            host_counts,
+            host_rows_bytes,
+            tensor_bytes,
+        )
         from chiplab.perf.counts import READ, WRITE, Level, Rates, evaluate
         from chiplab.perf.passes import run_passes
         from chiplab.perf.price import energy
@@ -401,7 +406,7 @@ class Search:
     """What :func:`gradient_search` did: every exact evaluation in order (params, metrics or the
     error), and what the relaxation cost."""
 
-    evaluated: list[tuple[dict[str, Any], "dict[str, float] | str"]]
+    evaluated: list[tuple[dict[str, Any], dict[str, float] | str]]
     surrogate_evals: int
     surrogate_s: float
     exact_s: float

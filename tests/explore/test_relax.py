@@ -12,7 +12,14 @@ import torch
 from scipy.stats import spearmanr
 
 from chiplab.explore.evaluate import Evaluator
-from chiplab.explore.relax import RELAXED, Relaxation, RelaxError, gradient_search, penalised, st_ceil
+from chiplab.explore.relax import (
+    RELAXED,
+    Relaxation,
+    RelaxError,
+    gradient_search,
+    penalised,
+    st_ceil,
+)
 from chiplab.explore.space import parse_space
 
 HERE = Path(__file__).parent
@@ -73,7 +80,7 @@ def test_relaxed_metrics_agree_with_the_exact_model(setup):
 
 
 def test_gradients_are_finite_and_move_every_parameter_of_the_space(setup):
-    sp, ev, rel = setup
+    sp, _, rel = setup
     rng = random.Random(1)
     x = torch.stack([rel.encode(_random(sp, rng)) for _ in range(8)]).requires_grad_()
     for df in rel.dataflows:
