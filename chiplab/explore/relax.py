@@ -90,6 +90,9 @@ class Relaxation:
         chip = space.base
         if chip.arch.kind != "systolic":
             raise RelaxError(f"{space.origin}: base: the relaxation covers systolic chips, not {chip.arch.kind!r}")
+        batched = [w.name for w in space.spec.workloads if w.batch != 1]
+        if batched:
+            raise RelaxError(f"{space.origin}: workloads.{batched[0]}: the relaxation covers batch 1 only")
         extra = [p for p in space.spec.parameters if p not in COVERED]
         if extra:
             raise RelaxError(f"{space.origin}: parameters.{extra[0]}: not covered by the relaxation "
