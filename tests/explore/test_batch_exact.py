@@ -57,10 +57,29 @@ def _tiny_convnet():
     return capture(Net().eval(), (torch.randn(1, 3, 32, 32),), name="tinyconv")
 
 
+CONV_JSON = HERE / "tinyconv_graph.json"   # _tiny_convnet() captured once (capture costs ~5 s; see the slow test)
+
+
 @pytest.fixture(scope="module")
 def graphs():
+    from chiplab.ir.graph import Graph
+
     return [import_scalesim_csv(str(HERE / "mixed_gemm.csv")), import_scalesim_csv(str(HERE / "tiny_gemm.csv")),
-            _tiny_convnet()]
+            Graph.from_json(CONV_JSON.read_text())]
+
+
+@pytest.mark.slow
+def test_saved_conv_graph_is_the_capture():
+    assert _tiny_convnet().to_json() == CONV_JSON.read_text()
+
+
+@pytest.mark.slow
+def test_batch_equals_estimate_on_resnet50_and_mobilenet_v2():
+    from chiplab.capture.workloads import load_graph
+
+    chips = _points(EDGE, 40, seed=5) + _points(ODD, 40, seed=6)
+    for name in ("resnet50", "mobilenet_v2"):
+        _check(load_graph(name), chips)
 
 
 def _points(choices: dict, n: int, seed: int, base: str = "systolic-32", extra: dict | None = None):
@@ -160,3 +179,41 @@ def test_batch_follows_the_tie_rule(tmp_path):
     for c, r in zip((chip, flipped), got):
         e = chiplab.estimate(g, c)
         assert (r.latency_s, r.energy_j) == (pytest.approx(e.latency_s, rel=1e-12), pytest.approx(e.energy_j, rel=1e-12))
+
+
+def test_evaluator_many_equals_point_by_point():
+    from chiplab.explore.evaluate import Evaluator
+    from chiplab.explore.space import parse_space
+
+    spec = {"chiplab_space": 1, "name": "many", "base": "systolic-32", "node_nm": 28,
+            "parameters": {"arch.rows": {"choices": [8, 16, 32]}, "arch.cols": {"choices": [8, 32]},
+                           "arch.dataflow": {"choices": ["ws", "os", "is"]},
+                           "arch.ofmap_sram": {"choices": ["1 KiB", "64 KiB"]},
+                           "arch.conv_rows": {"choices": ["im2col", "channels"]},     # channels: scalar path
+                           "memory.dram_capacity": {"choices": ["1 KiB", "1 GiB"]},  # 1 KiB: CapacityError
+                           "memory.dram_bandwidth": {"float": ["4 GB/s", "32 GB/s"], "log": True}},
+            "tied": {"vector.lanes": "arch.cols"},
+            "workloads": [{"name": "mixed_gemm.csv"}, {"name": "tiny_gemm.csv", "weight": 2}],
+            "objectives": ["latency", "energy"]}
+    space = parse_space(spec, root=HERE)
+    rng = random.Random(4)
+    pts = [{k: (rng.choice(p.choices) if p.choices else rng.uniform(*space.bounds[k]))
+            for k, p in space.spec.parameters.items()} for _ in range(60)]
+    pts += pts[:5] + [{**pts[0], "arch.rows": -1}]         # repeats (memo) and a point that does not validate
+    fast = Evaluator(space)
+    slow = Evaluator(space, graphs=fast.graphs, batched=False)
+    got = fast.many(pts)
+    assert fast.batch_priced > 0 and any(isinstance(g, str) for g in got)
+    for p, g in zip(pts, got):
+        try:
+            want = slow(p)
+        except ChiplabError as e:
+            assert g == str(e).splitlines()[0]
+            continue
+        assert not isinstance(g, str), g
+        assert g.keys() == want.keys()
+        for k in want:
+            assert g[k] == pytest.approx(want[k], rel=1e-9), k
+    again = fast.outcomes(pts[:8])
+    assert [o if isinstance(o, str) else o[0] for o in again] == got[:8] and fast.hits >= 5
+    assert any(not isinstance(o, str) and o[2] == [o[0]["latency"], o[0]["energy"]] for o in again)
