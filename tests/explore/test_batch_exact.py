@@ -217,3 +217,15 @@ def test_evaluator_many_equals_point_by_point():
     again = fast.outcomes(pts[:8])
     assert [o if isinstance(o, str) else o[0] for o in again] == got[:8] and fast.hits >= 5
     assert any(not isinstance(o, str) and o[2] == [o[0]["latency"], o[0]["energy"]] for o in again)
+
+
+def test_zero_dram_bandwidth_is_a_chiplab_error_not_a_name_error():
+    """A chip built without validation (model_copy) with no DRAM bandwidth: the scalar model's one-line
+    ChiplabError (it raised NameError: ChiplabError was not imported), and the batch leaves it to it."""
+    from chiplab.perf.registry import EstimateOptions, model_for
+
+    c = load_chip("systolic-32")
+    bad = c.model_copy(update={"memory": c.memory.model_copy(update={"dram_bandwidth": 0.0})})
+    assert unsupported(bad)
+    with pytest.raises(ChiplabError, match="dram_bandwidth"):
+        model_for(bad, EstimateOptions(precision="int8"))
