@@ -124,7 +124,7 @@ class Evaluator:
         by :func:`~chiplab.perf.systolic_batch.price_many`; the others (and any point it leaves out) run
         the single-point path. Same numbers as calling the evaluator point by point."""
         from chiplab.errors import ChiplabError
-        from chiplab.perf.systolic_batch import BatchWorkload, price_many
+        from chiplab.perf.systolic_batch import BatchWorkload, price_many, unsupported
 
         out: list[Any] = [None] * len(points)
         todo: dict[tuple, list[int]] = {}
@@ -149,8 +149,9 @@ class Evaluator:
                 for i in idx:
                     out[i] = str(e).splitlines()[0]
         per_w = []
+        batch = self.batched and any(unsupported(c) is None for c in chips)
         for w in self.space.spec.workloads:
-            if self.batched and chips:
+            if batch:
                 work = self.batch_work.get(w.name)
                 if work is None:
                     work = self.batch_work[w.name] = BatchWorkload(self.graphs[w.name])
