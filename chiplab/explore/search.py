@@ -139,7 +139,7 @@ def run(space: Space, *, trials: int | None = None, storage: "str | Path | None"
     while finished < total:
         asked = [study.ask() for _ in range(min(bsize, total - finished))]
         params = [space.suggest(t) for t in asked]
-        outs = pool.map(params) if pool is not None else [_safe(ev, p) for p in params]
+        outs = pool.map(params) if pool is not None else ev.outcomes(params)
         for t, out in zip(asked, outs):
             if isinstance(out, str):          # the point did not validate or could not be estimated
                 t.set_user_attr("error", out)

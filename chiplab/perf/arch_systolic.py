@@ -26,6 +26,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from chiplab.errors import ChiplabError
 from chiplab.hw.arch.systolic import SystolicArch
 from chiplab.ir.graph import GemmShape, Graph, GraphError, Node, OpKind, Role
 from chiplab.perf.base import ModelBase
