@@ -54,3 +54,14 @@ def test_moe_layers_launch_the_moe_runner_kernels():
     assert moe.decode(100).launch_s == pytest.approx(32 * 18 * moe.launch_overhead)
     assert dense.decode(100).launch_s == pytest.approx(32 * 10 * moe.launch_overhead)
 
+
+def test_bench_mixtral_prompts_have_the_dataset_mean(load_script):
+    """MLPerf's Mixtral set: 427.4 input tokens per sample (bench/llm_vs_published.py cites the
+    extraction); prompts up to 1,948 tokens, so a 1,024 clip must not shrink the mean."""
+    bench = load_script("bench/llm_vs_published.py")
+    df = bench.load_rows()
+    row = df[df["chiplab_model"] == "mixtral-8x7b"].iloc[0]
+    wl, _, _ = bench._workload(row, 20000, None, 0)
+    assert wl.prompts.mean() == pytest.approx(427.4, rel=0.03)
+    assert wl.prompts.max() > 1024 and wl.prompts.max() <= 1948
+    assert bench.PROMPT_MEAN["llama-2-70b"] == pytest.approx(222.3)   # same extraction, OpenOrca 24,576
