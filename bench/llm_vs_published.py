@@ -14,8 +14,9 @@ precision) that names a chiplab system preset is predicted with ``chiplab.serve`
   ``tpot_latency (ns): 200000000`` in each row's summary file); GPT-J: the whole query at
   p99 <= 20 s (``target_latency (ns): 20000000000`` in its summary);
 * lengths (geometric, clipped): the output mean is the row's own tokens / samples ratio
-  (LoadGen prints both for Llama-2 and Mixtral); prompt means are NOT published in anything
-  read here and are assumptions (``PROMPT_MEAN``). GPT-J runs beam search with 4 beams
+  (LoadGen prints both for Llama-2 and Mixtral); prompt means are the MLCommons datasets' own
+  (Llama-2 222.3, Mixtral 427.4 tokens; ``PROMPT_MEAN`` cites them), GPT-J's 800 is an assumption.
+  GPT-J runs beam search with 4 beams
   (mlcommons/inference ``language/gpt-j/backend.py``: ``num_beams: 4``, ``max_new_tokens: 128``,
   ``min_new_tokens: 30``): a sample is one request prefilled once (the 4 beams share the prompt's
   KV) that then decodes 4 sequences as 4 batch entries; the row's ``batch`` caps requests, not beams
@@ -65,16 +66,21 @@ REQUIRED = ("round", "submitter", "system", "accelerator", "accelerator_count", 
             "chiplab_system", "scenario", "metric", "value", "precision", "tp", "batch", "prompt_mean",
             "output_mean", "num_beams", "source", "config_source", "notes")
 METRICS = ("tokens/s", "samples/s")
-# [A] mean prompt tokens: no file read for this table states them. Llama-2-70B (OpenOrca, prompts
-# capped at 1024 tokens by processorca.py --seqlen_limit=1024, mlcommons/inference
-# language/llama2-70b/README.md) and Mixtral: 300, chiplab.serve's default; GPT-J (CNN-DailyMail
-# articles, truncated at model_max_length 1919, backend.py): 800. Searched again (2026-12) for a
-# published mean input length (MLCommons language/llama2-70b/README.md: 24,576 samples, 294.45 tokens
-# per sample, no input statistic; OpenOrca / CNN-DailyMail input-length stats): none found.
-PROMPT_MEAN = {"llama-2-70b": 300.0, "mixtral-8x7b": 300.0, "gpt-j-6b": 800.0}
+# Mean prompt tokens. Mixtral-8x7B: 427.4, and Llama-2-70B: 222.3 [C], the means of the tokenized inputs of
+# MLCommons' own dataset files (Mixtral: 09292024_mixtral_15k_mintoken2_v1.pkl, column tok_input_len, 15,000
+# samples, max 1,948; Llama-2: open_orca_gpt4_tokenized_llama.sampled_24576.pkl, tok_input_length, 24,576
+# samples, max 1,021), as extracted per sample in openshift-psap/performance-dashboard
+# mlperf-data/summaries/{mixtral-8x7b,llama2-70b-99}.csv @67033ba / @7cd1065. Check of that extraction: its
+# Mixtral output mean, 144.84 tokens (tok_ref_output_len), is the reference tokens_per_sample 144.84 of
+# mlcommons/inference language/mixtral-8x7b/README.md. Mixtral's set is three sources of 5,000 each (OpenOrca,
+# GSM8K, MBXP; same README), mean inputs 666 / 415 / 201 by thirds of the file. Until 2026-12 both were the
+# assumption 300 [A] (no published mean had been found). GPT-J (CNN-DailyMail articles, truncated at
+# model_max_length 1919, backend.py): 800 [A], still an assumption.
+PROMPT_MEAN = {"llama-2-70b": 222.3, "mixtral-8x7b": 427.4, "gpt-j-6b": 800.0}
 GPTJ_OUTPUT = 128            # max_new_tokens (backend.py): used only where a GPT-J row has no output_mean
 GPTJ_LATENCY_S = 20.0        # target_latency (ns): 20000000000 in the GPT-J Server summary
-MAX_LEN = {"gpt-j-6b": 1919}  # prompt clip (model_max_length); others 1024
+MAX_LEN = {"gpt-j-6b": 1919, "mixtral-8x7b": 1948}  # prompt clip: model_max_length; Mixtral: its dataset's longest
+# input (a 1,024 clip would cut the geometric mean 427 to ~390); others 1024 (Llama-2 data max 1,021)
 FIT_ROUND = "v4.0"            # the secondary fit chooses its one efficiency on these rows only
 FIT_GRID = np.round(np.arange(0.50, 1.0001, 0.05), 2)
 OFFLINE_REQUESTS = 4000

@@ -24,8 +24,18 @@ per layer type):
   the attention kernel, flash-attention style); sampling reads and writes the fp32 logits of every
   sequence's vocabulary once. Norms and residual adds run on the full hidden state on every chip of
   the tp group (Megatron replicates them); rotary, activation and softmax split over tp.
-* Launch overhead: ``KERNELS_PER_LAYER`` kernels per layer, each ``arch.launch_overhead`` (the GPU
-  class knob in chiplab/hw/class_knobs.yaml; chips without one: 0), per step.
+* MoE routing (vector work, issue #12): per MoE layer and token, the router's softmax + top-k over the
+  ``experts`` logits (``SOFTMAX_OPS`` each, replicated); the dispatch copies the token's hidden row once per
+  chosen expert (read + write ``k x hidden``) and the combine reads the ``k`` expert outputs back and writes
+  their router-weighted sum (read ``k x hidden``, write ``hidden``; 2 ops per element read), in 16-bit; the
+  ``k x hidden`` rows split over the expert-parallel (= tp) group. This is TensorRT-LLM's MoE runner
+  (NVIDIA/TensorRT-LLM ``cpp/tensorrt_llm/kernels/mixtureOfExperts/moe_kernels.cu``, ``CutlassMoeFCRunner::runMoe``:
+  ``expandInputRowsKernel`` "duplicates and permutes rows", ``finalizeMoeRoutingKernel`` "unpermutes the
+  original data, does the k-way reduction"). Expert GEMMs: every expert touched in the step has its weights
+  read once (all of them at large batch); MACs are the tokens x top-k active experts, at the dense GEMM
+  efficiency (a grouped GEMM's per-expert M = tokens x k / experts is not priced separately).
+* Launch overhead: ``KERNELS_PER_LAYER`` kernels per layer (MoE layers: ``MOE_EXTRA_KERNELS`` more), each
+  ``arch.launch_overhead`` (the GPU class knob in chiplab/hw/class_knobs.yaml; chips without one: 0), per step.
 
 Formats (issue #12): ``precision`` is the activation precision (default the chip's bf16/fp16);
 ``weights`` and ``kv`` are storage formats (``bf16 fp16 fp8 int8 int4``, default: ``precision``), each
@@ -65,6 +75,11 @@ NORM_OPS, ADD_OPS, ROPE_OPS, ACT_OPS, SOFTMAX_OPS, SAMPLE_OPS = 4, 1, 3, 4, 5, 5
 # [A] kernels per layer in one engine step: norm, QKV GEMM, attention (rotary fused), O GEMM,
 # all-reduce, residual + norm, gate/up GEMM, activation, down GEMM, all-reduce.
 KERNELS_PER_LAYER = 10
+# [C] MoE layer: the dense MLP's 3 kernels (gate/up GEMM, activation, down GEMM) become the router GEMM plus
+# runMoe's 10 launches on Hopper (topkGatingSoftmax, sort, computeTotalRowsBeforeExpert, expandInputRows,
+# computeStridesHopper, grouped fc1 GEMM, doActivation, computeStridesHopper, grouped fc2 GEMM,
+# finalizeMoeRouting; TensorRT-LLM moe_kernels.cu, the CUB sort counted as one): 11 - 3 = 8 more.
+MOE_EXTRA_KERNELS = 8
 FORMATS = ("bf16", "fp16", "fp8", "int8", "int4")   # --weights / --kv choices
 STORAGE_ONLY = {"int4"}       # stored and dequantized; no chip preset has int4 MACs
 
@@ -151,7 +166,8 @@ class LlmCost:
         attn_macs = pairs * 2 * h * L / t
         attn_bytes = (kv_read_tokens + n_tok) * self.kv_bytes_per_token * (L / m.layers) / self.kv_shards
         vec_ops, vec_bytes = self.vector_work(n_tok, n_out, pairs, L)
-        launch = L * KERNELS_PER_LAYER * self.launch_overhead if n_tok else 0.0
+        kernels = KERNELS_PER_LAYER + (MOE_EXTRA_KERNELS if m.experts > 1 else 0)
+        launch = L * kernels * self.launch_overhead if n_tok else 0.0
         comm = self.comm_time(n_tok, L, hand_offs)
         return Work(gemm_macs, gemm_bytes, attn_macs, attn_bytes, comm, vec_ops, vec_bytes, launch)
 
@@ -166,8 +182,12 @@ class LlmCost:
         adds = (2 * h, ADD_OPS, 2 * 3 * h)
         rope = ((h + m.kv_dim) / t, ROPE_OPS, 2 * (h + m.kv_dim) / t)
         mlp_act = (act, ACT_OPS, act + act / (2 if m.gated_mlp else 1))
-        per_tok_ops = sum(e * k for e, k, _ in (norms, adds, rope, mlp_act))
-        per_tok_bytes = sum(b for _, _, b in (norms, adds, rope, mlp_act)) * ACT_BYTES
+        terms = [norms, adds, rope, mlp_act]
+        if m.experts > 1:          # MoE routing (module doc): router softmax/top-k, dispatch, combine
+            kh = m.experts_per_token * h / t
+            terms += [(m.experts, SOFTMAX_OPS, 0), (0, 0, 2 * kh), (kh, 2, kh + h)]
+        per_tok_ops = sum(e * k for e, k, _ in terms)
+        per_tok_bytes = sum(b for _, _, b in terms) * ACT_BYTES
         ops = n_tok * L * per_tok_ops + pairs * L * (m.heads / t) * SOFTMAX_OPS
         ops += n_out * m.vocab * SAMPLE_OPS
         nbytes = n_tok * L * per_tok_bytes + n_out * m.vocab * 2 * LOGIT_BYTES
