@@ -132,6 +132,8 @@ class Relaxation:
                 self.lo.append(math.log(lo)), self.hi.append(math.log(hi))
         dp = space.spec.parameters.get("arch.dataflow")
         self.dataflows = list(dp.choices) if dp is not None else [chip.arch.dataflow]
+        if "flexible" in self.dataflows:
+            raise RelaxError(f"{space.origin}: arch.dataflow: flexible is not covered by the relaxation")
         # residency grid: the ifmap capacities the plans are tabulated at
         i = RELAXED.index("arch.ifmap_sram")
         if "arch.ifmap_sram" in self.choices:

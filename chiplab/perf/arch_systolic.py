@@ -36,8 +36,8 @@ from chiplab.perf.passes import Plan
 from chiplab.perf.registry import EstimateOptions, register
 from chiplab.perf.result import Bound
 from chiplab.perf.systolic_residency import Residency, plan_residency
-from chiplab.perf.systolic_map import (dram_traffic, map_gemm, pipelined_cycles, psum_resident_plan,
-                                       scalesim_cycles, scalesim_dram_traffic, sram_traffic)
+from chiplab.perf.systolic_map import (DATAFLOWS, FLEXIBLE, dram_traffic, map_gemm, pipelined_cycles,
+                                       psum_resident_plan, scalesim_cycles, scalesim_dram_traffic, sram_traffic)
 
 SCALESIM_ACTIVE_FRACTION = 0.5   # SCALE-Sim's read buffers keep half active, half prefetching
 
@@ -165,24 +165,41 @@ class SystolicModel(ModelBase):
         return a_on, b_on, res.output_on_chip
 
     def matrix_counts(self, node: Node, res: Residency | None = None) -> Counts:
-        """A matrix layer. With ``conv_rows: channels`` a convolution's compute cycles come
+        """A matrix layer. With ``dataflow: flexible`` the array is reconfigured per layer
+        (as MAERI, Kwon et al. ASPLOS 2018, and Eyeriss v2, Chen et al. JETCAS 2019, are):
+        each fixed dataflow is counted and the one with the fewest layer cycles wins; at
+        equal cycles, fewer DRAM bytes; then the order of :data:`DATAFLOWS`."""
+        if self.array.dataflow != FLEXIBLE:
+            return self._dataflow_counts(node, res, self.array.dataflow)
+        best, key, tried = None, None, []
+        for df in DATAFLOWS:
+            cn = self._dataflow_counts(node, res, df)
+            k = (evaluate(cn.time, self.rates)[0], cn.bytes(Level.DRAM))
+            tried.append(f"{df} {k[0]:.0f}")
+            if key is None or k < key:
+                best, key, chosen = cn, k, df
+        best.notes.append(f"flexible array: {chosen} chosen for this layer (cycles: {', '.join(tried)})")
+        return best
+
+    def _dataflow_counts(self, node: Node, res: Residency | None, dataflow: str) -> Counts:
+        """A matrix layer in one fixed dataflow. With ``conv_rows: channels`` a convolution's compute cycles come
         from the channels-only mapping (input channels on the rows, the R x S taps stepped
         in time as R*S products of depth C/groups), while its memory traffic and energy are
         those of the same layer lowered by im2col (the taps reuse the feature map); the
         slower of the two bounds the layer."""
         c = node.conv
-        row = self._matrix_counts(node, res)
+        row = self._matrix_counts(node, res, dataflow)
         if self.array.conv_rows != "channels" or c is None or c.R * c.S == 1 or self.compat:
             return row
         g = node.gemm
         taps = GemmShape(M=g.M, N=g.N, K=c.C // c.groups, batch=g.batch * c.R * c.S, b_is_weight=g.b_is_weight)
-        compute = self._matrix_counts(dataclasses.replace(node, gemm=taps), res).compute_cycles
+        compute = self._matrix_counts(dataclasses.replace(node, gemm=taps), res, dataflow).compute_cycles
         mem_cycles = evaluate(row.time, self.rates)[0]
         note = "channels-only rows; memory-bound" if compute <= mem_cycles else f"channels-only rows: {c.R}x{c.S} taps in time"
         return dataclasses.replace(row, time=Max((row.time, cycles(Bound.COMPUTE, compute))), compute_cycles=compute,
                                    stall_cycles=None, notes=[*row.notes, note])
 
-    def _matrix_counts(self, node: Node, res: Residency | None = None) -> Counts:
+    def _matrix_counts(self, node: Node, res: Residency | None = None, dataflow: str | None = None) -> Counts:
         g = node.gemm
         if g is None:
             raise GraphError(f"{node.label}: matrix node without a GemmShape")
@@ -191,7 +208,8 @@ class SystolicModel(ModelBase):
         M, N, K, batch = g.M, g.N, g.K, g.batch
         if self.compat and node.conv is not None:
             M = self._scalesim_pixels(node)
-        mp = map_gemm(M, N, K, R, C, a.dataflow, self.mpp)
+        df = dataflow or a.dataflow
+        mp = map_gemm(M, N, K, R, C, df, self.mpp)
         chunked = False
         if self.compat:
             compute = batch * scalesim_cycles(mp)
@@ -288,7 +306,7 @@ class SystolicModel(ModelBase):
         time = Max((*main, cycles(Bound.SRAM, t_sram), cycles(Bound.COMPUTE, node.macs / self.peak_macs_per_cycle),
                     dram_term))
 
-        notes.insert(0, f"{a.dataflow} {R}x{C}: {mp.row_folds}x{mp.col_folds} folds x{batch}, "
+        notes.insert(0, f"{df} {R}x{C}: {mp.row_folds}x{mp.col_folds} folds x{batch}, "
                         f"mapping eff {mp.mapping_efficiency:.0%}")
         if chunked:
             notes.append("streamed extent chunked so psums stay in the ofmap buffer")

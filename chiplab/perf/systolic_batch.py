@@ -11,7 +11,8 @@ scalar :func:`chiplab.estimate` (never an approximation).
 branch with ``np.where``:
 
 * matrix layers of :class:`~chiplab.perf.arch_systolic.SystolicModel` in default mode
-  (``_matrix_counts``): folding for the three dataflows, ``macs_per_pe`` scaling,
+  (``_matrix_counts``): folding for the three dataflows (and ``dataflow: flexible``: every
+  layer priced in all three, the fewest cycles kept, ties to fewer DRAM bytes then os/ws/is), ``macs_per_pe`` scaling,
   pipelined compute cycles, array-side SRAM traffic, DRAM tiling traffic (``dram_traffic``),
   the psum-resident alternative (``psum_resident_plan``) with its tie rule, activations kept
   on chip by the residency plan, the bias bytes, double/single buffering with the first-tile
@@ -45,6 +46,7 @@ import numpy as np
 from chiplab.ir.graph import Graph, OpKind, Role
 from chiplab.perf.common import graph_outputs, node_bytes, precision_bytes, tensor_bytes
 from chiplab.perf.counts import Rates
+from chiplab.perf.systolic_map import DATAFLOWS, FLEXIBLE
 
 _CACHE_LIMIT = 64   # residency plans kept per workload (one per distinct capacity and precision)
 
@@ -218,6 +220,88 @@ def _cdiv(a, b):
     return -(-a // b)
 
 
+def _matrix(w: BatchWorkload, pts: dict, os_, ws, on, e: float, static: dict) -> dict:
+    """Matrix layers (``SystolicModel._matrix_counts``, default mode), layers × points; ``pts`` holds
+    the points' row arrays, ``os_``/``ws`` the dataflow masks (neither: ``is``), ``on`` the
+    residency flags of A, B and C."""
+    M, N, K, B = w.M, w.N, w.K, w.B
+    R, C, mpp, acc, dbuf, clock, bw = (pts[k] for k in ("R", "C", "mpp", "acc", "dbuf", "clock", "bw"))
+    cap_a, cap_b, cap_c, dram_bpc, peak = (pts[k] for k in ("cap_a", "cap_b", "cap_c", "dram_bpc", "peak"))
+    k_mac, k_sr, k_sw, k_dr, k_dw = (pts[k] for k in ("k_mac", "k_sr", "k_sw", "k_dr", "k_dw"))
+    Sr = np.where(os_, M, K)
+    Sc = np.where(os_, N, np.where(ws, N, M))
+    T0 = np.where(os_, K, np.where(ws, M, N))
+    T = np.where(mpp == 1, T0, np.ceil(T0 / mpp).astype(np.int64))
+    rf, cf = _cdiv(Sr, R), _cdiv(Sc, C)
+    folds = rf * cf
+    fill = 2 * R + C - 2
+    compute = B * folds * np.maximum(T, R) + fill
+    compute = np.maximum(compute, folds * np.maximum(T, R) + fill)
+    # array-side SRAM traffic (elements)
+    s_a = np.where(os_ | ws, M * K * cf, M * K)
+    s_b = np.where(os_, K * N * rf, np.where(ws, K * N, K * N * cf))
+    s_cw = np.where(os_, M * N, M * N * rf)
+    s_cr = np.where(os_, 0, M * N * (rf - 1))
+    # DRAM tiling (dram_traffic)
+    au = w.a_unique
+    a_sw = np.where(au <= cap_a, 1, cf)
+    d_a = np.where(os_ | ws, au * a_sw, au)
+    b_sw_os = np.where(K * np.minimum(N, C) <= cap_b, 1, rf)
+    b_sw_is = np.where(K * N <= cap_b, 1, cf)
+    d_b = np.where(os_, K * N * b_sw_os, np.where(ws, K * N, K * N * b_sw_is))
+    d_c = M * N + 0 * R
+    psum_w = np.where(ws, M * np.minimum(N, C), np.minimum(M, C) * N) * 1.0
+    spill = np.where(~os_ & (rf > 1) & (psum_w > cap_c), 2.0 * M * N * (rf - 1), 0.0)
+    d_a, d_b, d_c = [np.where(o, 0, x).astype(float) for o, x in zip(on, (d_a, d_b, d_c))]
+    # the psum-resident alternative (psum_resident_plan) and its tie rule
+    width = np.minimum(np.where(ws, N, M), C)
+    extent = np.where(ws, M, N)
+    alt = ~os_ & (rf > 1) & ~(extent * width <= cap_c)
+    chunk = np.maximum(1, np.floor_divide(cap_c, width)).astype(np.int64)
+    chunks = _cdiv(extent, chunk)
+    t = np.where(mpp == 1, chunk, np.ceil(chunk / mpp).astype(np.int64))
+    stream = chunks * folds * np.maximum(t, R)
+    a_fits = au <= cap_a
+    a2 = np.where(ws, np.where(a_fits, au, au * cf), au * np.where(a_fits, 1, chunks))
+    b2 = np.where(ws, K * N * np.where(K * N <= cap_b, 1, chunks), K * N)
+    c2 = M * N + 0 * R
+    a2, b2, c2 = [np.where(o, 0, x).astype(float) for o, x in zip(on, (a2, b2, c2))]
+    compute2 = B * stream + fill
+    bytes1 = (d_a + d_b + d_c) * e + spill * acc
+    bytes2 = (a2 + b2 + c2) * e
+    x2, x1 = np.maximum(compute2, B * bytes2 / dram_bpc), np.maximum(compute, B * bytes1 / dram_bpc)
+    take = alt & ((x2 < x1) | ((x2 == x1) & (bytes2 < bytes1)))
+    compute = np.where(take, compute2, compute).astype(float)
+    d_a, d_b, d_c = np.where(take, a2, d_a), np.where(take, b2, d_b), np.where(take, c2, d_c)
+    spill = np.where(take, 0.0, spill)
+    dram_a, dram_b = B * d_a * e, B * d_b * e
+    bias = np.maximum(0.0, static["w"] - B * K * N * e)
+    dram_b = dram_b + np.where(w.b_is_weight & ~on[1], bias, 0.0)
+    dram_c = B * (d_c * e + spill * acc)
+    dram_bytes = dram_a + dram_b + dram_c
+    # time: Max((main, SRAM 0, roofline compute, dram_term)), main by buffering
+    dram_t = _term(dram_bytes, (bw,), clock)
+    comp_t = np.where(compute == 0, 0.0, compute)
+    first_t = _term(np.minimum(dram_bytes, 2.0 * R * C * e), (bw,), clock)
+    inner = _max([(comp_t, True), (dram_t, False)])
+    main_db = _sum([inner, (first_t, False)])
+    main_sb = _sum([(comp_t, True), (dram_t, False)])
+    main = (np.where(dbuf, main_db[0], main_sb[0]), np.where(dbuf, main_db[1], main_sb[1]))
+    roof = w.macs / peak
+    cyc, clk = _max([main, (np.zeros_like(comp_t), True), (np.where(roof == 0, 0.0, roof), True), (dram_t, False)])
+    m_lat = cyc / clock
+    spill_half = B * spill * acc / 2
+    sram_r = B * s_a * e + B * s_b * e + B * s_cr * acc + dram_c
+    sram_w = B * s_cw * acc + dram_a + dram_b
+    dram_r, dram_w = dram_a + dram_b + spill_half, spill_half + (dram_c - 2 * spill_half)
+    off = dram_r * k_dr + dram_w * k_dw
+    energy = w.macs * k_mac + sram_r * k_sr + sram_w * k_sw + off
+    m_dram_s = np.where((dram_r + dram_w) != 0, (dram_r + dram_w) / bw, 0.0)
+    # the flexible array's tie key: DRAM bytes summed as Counts.bytes(Level.DRAM) sums them
+    dkey = dram_a + dram_b + spill_half + spill_half + (dram_c - 2 * spill_half)
+    return {"cyc": cyc, "clk": clk, "lat": m_lat, "energy": energy, "off": off, "dram_s": m_dram_s, "dkey": dkey}
+
+
 def price_many(work: "BatchWorkload | Graph", chips: list) -> list[PointResult | None]:
     """Each chip's figures for ``work``, or None where the scalar estimate must run (see the module doc)."""
     if not isinstance(work, BatchWorkload):
@@ -280,83 +364,31 @@ def _price(w: BatchWorkload, chips: list, p: str):
         e_rows.append(energy.sum(axis=0) if energy.ndim == 2 else energy)
         chip_e_rows.append((energy - off_chip).sum(axis=0) if energy.ndim == 2 else energy - off_chip)
 
-    # ---- matrix layers (SystolicModel._matrix_counts, default mode)
-    M, N, K, B = w.M, w.N, w.K, w.B
+    # ---- matrix layers (SystolicModel.matrix_counts, default mode)
     if len(w.matrix):
-        Sr = np.where(os_, M, K)
-        Sc = np.where(os_, N, np.where(ws, N, M))
-        T0 = np.where(os_, K, np.where(ws, M, N))
-        T = np.where(mpp == 1, T0, np.ceil(T0 / mpp).astype(np.int64))
-        rf, cf = _cdiv(Sr, R), _cdiv(Sc, C)
-        folds = rf * cf
-        fill = 2 * R + C - 2
-        compute = B * folds * np.maximum(T, R) + fill
-        compute = np.maximum(compute, folds * np.maximum(T, R) + fill)
-        # array-side SRAM traffic (elements)
-        s_a = np.where(os_ | ws, M * K * cf, M * K)
-        s_b = np.where(os_, K * N * rf, np.where(ws, K * N, K * N * cf))
-        s_cw = np.where(os_, M * N, M * N * rf)
-        s_cr = np.where(os_, 0, M * N * (rf - 1))
-        # DRAM tiling (dram_traffic)
-        au = w.a_unique
-        cap_a = row([a.ifmap_sram for a in arch]) * half / e
-        cap_b = row([a.filter_sram for a in arch]) * half / e
-        cap_c = row([a.ofmap_sram for a in arch]) * half / acc
-        a_sw = np.where(au <= cap_a, 1, cf)
-        d_a = np.where(os_ | ws, au * a_sw, au)
-        b_sw_os = np.where(K * np.minimum(N, C) <= cap_b, 1, rf)
-        b_sw_is = np.where(K * N <= cap_b, 1, cf)
-        d_b = np.where(os_, K * N * b_sw_os, np.where(ws, K * N, K * N * b_sw_is))
-        d_c = M * N + 0 * R
-        psum_w = np.where(ws, M * np.minimum(N, C), np.minimum(M, C) * N) * 1.0
-        spill = np.where(~os_ & (rf > 1) & (psum_w > cap_c), 2.0 * M * N * (rf - 1), 0.0)
+        x = {"R": R, "C": C, "mpp": mpp, "acc": acc, "dbuf": dbuf, "clock": clock, "bw": bw, "dram_bpc": dram_bpc,
+             "peak": peak, "k_mac": k_mac, "k_sr": k_sr, "k_sw": k_sw, "k_dr": k_dr, "k_dw": k_dw,
+             "cap_a": row([a.ifmap_sram for a in arch]) * half / e, "cap_b": row([a.filter_sram for a in arch]) * half / e,
+             "cap_c": row([a.ofmap_sram for a in arch]) * half / acc}
         on = pick("a_on"), pick("b_on"), pick("c_on")
-        d_a, d_b, d_c = [np.where(o, 0, x).astype(float) for o, x in zip(on, (d_a, d_b, d_c))]
-        # the psum-resident alternative (psum_resident_plan) and its tie rule
-        width = np.minimum(np.where(ws, N, M), C)
-        extent = np.where(ws, M, N)
-        alt = ~os_ & (rf > 1) & ~(extent * width <= cap_c)
-        chunk = np.maximum(1, np.floor_divide(cap_c, width)).astype(np.int64)
-        chunks = _cdiv(extent, chunk)
-        t = np.where(mpp == 1, chunk, np.ceil(chunk / mpp).astype(np.int64))
-        stream = chunks * folds * np.maximum(t, R)
-        a_fits = au <= cap_a
-        a2 = np.where(ws, np.where(a_fits, au, au * cf), au * np.where(a_fits, 1, chunks))
-        b2 = np.where(ws, K * N * np.where(K * N <= cap_b, 1, chunks), K * N)
-        c2 = M * N + 0 * R
-        a2, b2, c2 = [np.where(o, 0, x).astype(float) for o, x in zip(on, (a2, b2, c2))]
-        compute2 = B * stream + fill
-        bytes1 = (d_a + d_b + d_c) * e + spill * acc
-        bytes2 = (a2 + b2 + c2) * e
-        x2, x1 = np.maximum(compute2, B * bytes2 / dram_bpc), np.maximum(compute, B * bytes1 / dram_bpc)
-        take = alt & ((x2 < x1) | ((x2 == x1) & (bytes2 < bytes1)))
-        compute = np.where(take, compute2, compute).astype(float)
-        d_a, d_b, d_c = np.where(take, a2, d_a), np.where(take, b2, d_b), np.where(take, c2, d_c)
-        spill = np.where(take, 0.0, spill)
-        dram_a, dram_b = B * d_a * e, B * d_b * e
-        bias = np.maximum(0.0, static["w"] - B * K * N * e)
-        dram_b = dram_b + np.where(w.b_is_weight & ~on[1], bias, 0.0)
-        dram_c = B * (d_c * e + spill * acc)
-        dram_bytes = dram_a + dram_b + dram_c
-        # time: Max((main, SRAM 0, roofline compute, dram_term)), main by buffering
-        dram_t = _term(dram_bytes, (bw,), clock)
-        comp_t = np.where(compute == 0, 0.0, compute)
-        first_t = _term(np.minimum(dram_bytes, 2.0 * R * C * e), (bw,), clock)
-        inner = _max([(comp_t, True), (dram_t, False)])
-        main_db = _sum([inner, (first_t, False)])
-        main_sb = _sum([(comp_t, True), (dram_t, False)])
-        main = (np.where(dbuf, main_db[0], main_sb[0]), np.where(dbuf, main_db[1], main_sb[1]))
-        roof = w.macs / peak
-        cyc, clk = _max([main, (np.zeros_like(comp_t), True), (np.where(roof == 0, 0.0, roof), True), (dram_t, False)])
-        m_lat = cyc / clock
-        spill_half = B * spill * acc / 2
-        sram_r = B * s_a * e + B * s_b * e + B * s_cr * acc + dram_c
-        sram_w = B * s_cw * acc + dram_a + dram_b
-        dram_r, dram_w = dram_a + dram_b + spill_half, spill_half + (dram_c - 2 * spill_half)
-        off = dram_r * k_dr + dram_w * k_dw
-        energy = w.macs * k_mac + sram_r * k_sr + sram_w * k_sw + off
-        add(m_lat, clk, energy, off)
-        m_dram_s = np.where((dram_r + dram_w) != 0, (dram_r + dram_w) / bw, 0.0)
+        m = _matrix(w, x, os_, ws, on, e, static)
+        flex = np.flatnonzero(np.array([d == FLEXIBLE for d in df]))
+        if flex.size:   # a flexible array: each layer in every dataflow, the fewest cycles, then DRAM bytes
+            xs, ons = {k: v[:, flex] for k, v in x.items()}, tuple(o[:, flex] for o in on)
+            best = None
+            for d in DATAFLOWS:
+                mask = np.full((1, flex.size), True)
+                got = _matrix(w, xs, mask & (d == "os"), mask & (d == "ws"), ons, e, static)
+                if best is None:
+                    best = got
+                    continue
+                take = (got["cyc"] < best["cyc"]) | ((got["cyc"] == best["cyc"]) & (got["dkey"] < best["dkey"]))
+                best = {k: np.where(take, got[k], best[k]) for k in best}
+            for k in m:
+                m[k] = np.array(m[k], dtype=np.result_type(m[k], best[k]))
+                m[k][:, flex] = best[k]
+        m_lat, m_dram_s = m["lat"], m["dram_s"]
+        add(m_lat, m["clk"], m["energy"], m["off"])
     else:
         m_lat = m_dram_s = np.zeros((0, P))
 

@@ -24,6 +24,10 @@ dataflow  Sr (rows)    Sc (cols)    T (time)   stationary
   costs ``max(T, R)`` (a tile cannot be swapped faster than its R rows shift in),
   and the fill/drain ``2R + C - 2`` of the SCALE-Sim paper is paid once per layer.
 
+A reconfigurable array (``dataflow: flexible``) is not a fourth mapping: the model
+maps each layer in every one of :data:`DATAFLOWS` and keeps the fastest
+(:meth:`chiplab.perf.arch_systolic.SystolicModel.matrix_counts`).
+
 ``macs_per_pe`` (> 1 for packed low precision, < 1 for slow wide precision) scales
 the streamed extent: ``T' = ceil(T / macs_per_pe)``.
 """
@@ -33,7 +37,8 @@ from chiplab.errors import ChiplabError
 import math
 from dataclasses import dataclass
 
-DATAFLOWS = ("os", "ws", "is")
+DATAFLOWS = ("os", "ws", "is")   # also the tie order of a flexible array
+FLEXIBLE = "flexible"            # the array picks one of DATAFLOWS per layer
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,14 @@ from chiplab.perf.systolic_batch import BatchWorkload, price_many, unsupported
 
 HERE = Path(__file__).parent
 EDGE = {   # examples/space_edge.yaml's parameters (lanes tied to cols)
-    "arch.rows": [8, 16, 32, 64, 128], "arch.cols": [8, 16, 32, 64, 128], "arch.dataflow": ["ws", "os", "is"],
+    "arch.rows": [8, 16, 32, 64, 128], "arch.cols": [8, 16, 32, 64, 128], "arch.dataflow": ["ws", "os", "is", "flexible"],
     "arch.ifmap_sram": ["32 KiB", "64 KiB", "128 KiB", "256 KiB", "512 KiB", "1 MiB", "2 MiB"],
     "arch.filter_sram": ["16 KiB", "32 KiB", "64 KiB", "128 KiB", "256 KiB"],
     "arch.ofmap_sram": ["16 KiB", "32 KiB", "64 KiB", "128 KiB"], "arch.clock": ["400 MHz", "600 MHz", "800 MHz", "1 GHz"],
     "memory.dram_bandwidth": ["8 GB/s", "16 GB/s", "32 GB/s"],
 }
 ODD = {    # the other branches: single buffering, psums that chunk, extreme DRAM, a TDP that bites, packed MACs
-    "arch.rows": [4, 8, 32], "arch.cols": [4, 16, 64], "arch.dataflow": ["ws", "os", "is"],
+    "arch.rows": [4, 8, 32], "arch.cols": [4, 16, 64], "arch.dataflow": ["ws", "os", "is", "flexible"],
     "arch.ifmap_sram": ["1 KiB", "16 KiB", "64 KiB", "4 MiB"], "arch.filter_sram": ["1 KiB", "16 KiB", "1 MiB"],
     "arch.ofmap_sram": ["256 B", "1 KiB", "4 KiB", "64 KiB"], "arch.double_buffered": [True, False],
     "arch.clock": ["200 MHz", "1 GHz"], "memory.dram_bandwidth": ["1 MB/s", "100 MB/s", "16 GB/s", float("inf")],
@@ -187,7 +187,7 @@ def test_evaluator_many_equals_point_by_point():
 
     spec = {"chiplab_space": 1, "name": "many", "base": "systolic-32", "node_nm": 28,
             "parameters": {"arch.rows": {"choices": [8, 16, 32]}, "arch.cols": {"choices": [8, 32]},
-                           "arch.dataflow": {"choices": ["ws", "os", "is"]},
+                           "arch.dataflow": {"choices": ["ws", "os", "is", "flexible"]},
                            "arch.ofmap_sram": {"choices": ["1 KiB", "64 KiB"]},
                            "arch.conv_rows": {"choices": ["im2col", "channels"]},     # channels: scalar path
                            "memory.dram_capacity": {"choices": ["1 KiB", "1 GiB"]},  # 1 KiB: CapacityError
@@ -229,3 +229,15 @@ def test_zero_dram_bandwidth_is_a_chiplab_error_not_a_name_error():
     assert unsupported(bad)
     with pytest.raises(ChiplabError, match="dram_bandwidth"):
         model_for(bad, EstimateOptions(precision="int8"))
+
+
+def test_batch_equals_estimate_on_flexible_arrays(graphs):
+    """``dataflow: flexible`` (each layer in the fastest of os/ws/is): every point of the odd space equal,
+    and the space really makes layers choose different dataflows and hit cycle ties (the DRAM-bytes rule)."""
+    chips = _points({**ODD, "arch.dataflow": ["flexible"]}, 150, seed=7)
+    assert min(_check(g, chips) for g in graphs) >= 100
+    notes = [n for g in graphs for c in chips[:40] if c.power.tdp is None
+             for l in chiplab.estimate(g, c).layers for n in l.notes if n.startswith("flexible array:")]
+    assert {n.split()[2] for n in notes} == {"os", "ws", "is"}
+    cyc = [[x.split()[-1] for x in n.split("cycles: ")[1].rstrip(")").split(", ")] for n in notes]
+    assert any(len(set(c)) < 3 for c in cyc)

@@ -20,7 +20,11 @@ class SystolicArch(ArchBase):
     kind: Literal["systolic"] = "systolic"
     rows: Count
     cols: Count
-    dataflow: Literal["os", "ws", "is"]
+    # "flexible": a reconfigurable array that picks, per layer, the dataflow with the fewest
+    # cycles (ties: fewer DRAM bytes, then os, ws, is), as MAERI (Kwon et al., ASPLOS 2018) and
+    # Eyeriss v2 (Chen et al., IEEE JETCAS 2019) do. Its area is the fixed array's (optimistic:
+    # the reconfigurable interconnect costs area that no cited figure here prices).
+    dataflow: Literal["os", "ws", "is", "flexible"]
     macs_per_pe: Rates = Field(default_factory=lambda: {"int8": 1.0})
     ifmap_sram: Bytes
     filter_sram: Bytes
