@@ -1,4 +1,4 @@
-"""``chiplab serve MODEL --system SYSTEM [--tp N] [--pp N] [--qps X | --search] [--json]``.
+"""``chiplab serve MODEL --system SYSTEM [--tp N] [--pp N] [--qps X | --search | --trace CSV] [--json]``.
 
 A plain typer-compatible function; ``chiplab/cli.py`` registers it as ``serve``.
 """
@@ -16,6 +16,15 @@ def _fail(e: BaseException) -> None:
     fail(e)
 
 
+def _ratio(text: str) -> tuple[int, int]:
+    from chiplab.errors import ChiplabError
+
+    p, sep, d = text.partition(":")
+    if not (sep and p.strip().isdigit() and d.strip().isdigit()):
+        raise ChiplabError(f"--disaggregate {text!r}: expected P:D, e.g. 1:3 (prefill and decode engines)")
+    return int(p), int(d)
+
+
 def serve_cmd(
     model: str = typer.Argument(..., help="llama-2-70b | llama-3.1-8b | llama-3.1-70b | gpt-j-6b | mixtral-8x7b"),
     system: str = typer.Option(..., "--system", "-s", help="system preset (dgx-h100, dgx-a100, tpu-v4-8, pcie-8x-l40s) or file"),
@@ -27,6 +36,15 @@ def serve_cmd(
     seed: int = typer.Option(0, "--seed"),
     precision: Optional[str] = typer.Option(None, "--precision", "-p", help="weights/KV precision (default bf16 or fp16)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    trace: Optional[str] = typer.Option(None, "--trace", help="CSV of requests: arrival_s, prompt_tokens, output_tokens"),
+    block_size: int = typer.Option(16, "--block-size", min=1, help="paged-KV block, tokens (vLLM's default 16)"),
+    kv_policy: str = typer.Option("reserve", "--kv-policy",
+                                  help="reserve (KV for prompt + output at admission) | on-demand (vLLM: grow, preempt)"),
+    chunked_prefill: bool = typer.Option(False, "--chunked-prefill/--no-chunked-prefill",
+                                         help="split prompts into chunks sharing each step's token budget with decodes"),
+    max_batched_tokens: int = typer.Option(8192, "--max-batched-tokens", min=1, help="token budget per step"),
+    max_seqs: int = typer.Option(256, "--max-seqs", min=1, help="running requests per engine"),
+    disaggregate: Optional[str] = typer.Option(None, "--disaggregate", help="P:D prefill and decode engines per unit"),
 ) -> None:
     """Simulate serving an LLM on a multi-chip system (continuous batching, Poisson arrivals)."""
     from chiplab.errors import ChiplabError
@@ -34,7 +52,9 @@ def serve_cmd(
 
     try:
         out = serve(model, system, tp=tp, pp=pp, qps=qps, search=search, requests=requests, seed=seed,
-                    precision=precision)
+                    precision=precision, max_seqs=max_seqs, token_budget=max_batched_tokens, block_size=block_size,
+                    kv_policy=kv_policy, chunked_prefill=chunked_prefill, trace=trace,
+                    disaggregate=None if disaggregate is None else _ratio(disaggregate))
     except ChiplabError as e:
         _fail(e)
         return
@@ -51,6 +71,13 @@ def serve_cmd(
     typer.echo(f"  E2E   {ms(out['e2e_s'])}")
     typer.echo(f"  {out['tokens_per_s']:,.0f} tokens/s, {out['tokens_per_s_per_chip']:,.0f} per chip; "
                f"MLPerf limits {'met' if out['meets_constraints'] else 'NOT met'}")
+    per = lambda v, unit: "n/a" if v is None else f"{v:,.3g} {unit}"  # noqa: E731
+    typer.echo(f"  {per(out['tokens_per_s_per_watt'], 'tokens/s per W of chip TDP')}, "
+               f"{per(out['tokens_per_s_per_usd'], 'tokens/s per USD of chips')}; {out['preemptions']} preemptions")
+    for note in out["efficiency_notes"]:
+        typer.echo(f"  note: {note}")
+    if "kv_transfer_s" in out:
+        typer.echo(f"  KV transfer  {ms(out['kv_transfer_s'])}")
     if search or qps is None:
         typer.echo(f"  highest QPS meeting TTFT p99 <= 2 s, TPOT p99 <= 200 ms: "
                    f"{'none found' if best is None else f'{best:.3g}'}")
