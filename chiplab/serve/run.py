@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from chiplab.errors import ChiplabError
+from chiplab.serve.cluster import kv_transfer_s, simulate_disaggregated, simulate_replicas
 from chiplab.serve.cost import LlmCost
 from chiplab.serve.models import get_model
-from chiplab.serve.cluster import kv_transfer_s, simulate_disaggregated, simulate_replicas
 from chiplab.serve.sim import Workload, poisson_workload, simulate
 from chiplab.system import load_system
 

@@ -16,12 +16,16 @@ exact token accounting (the library default, which the validation bench uses); `
 defaults to 16, vLLM's ``CacheConfig.DEFAULT_BLOCK_SIZE`` (vllm/config/cache.py).
 
 **KV policy.** ``"reserve"``: a request is admitted only when the blocks of its prompt *and its whole
-output* are free (an oracle on output length, like TensorRT-LLM's GUARANTEED_NO_EVICT scheduler that
-reserves for max_new_tokens); nothing is ever preempted. ``"on-demand"`` (vLLM): admission needs the
+output* are free (an oracle on output length; TensorRT-LLM's default GUARANTEED_NO_EVICT capacity policy
+reserves the same way but for the maximum output length, nvidia.github.io/TensorRT-LLM/performance/
+performance-tuning-guide/useful-runtime-flags.html); nothing is ever preempted. ``"on-demand"`` (vLLM): admission needs the
 prompt's blocks only; a running sequence takes a new block each time it crosses a block boundary, and
 when none is free the most recently admitted running request is **preempted** by recompute (vLLM V1
-``Scheduler.schedule``: ``self.running.pop()``, its blocks freed, the request put back at the front of
-the waiting queue); on re-admission it prefills its prompt plus the tokens it had generated, then goes on.
+``vllm/v1/core/sched/scheduler.py``, FCFS: ``preempted_req = self.running.pop()``, its blocks freed,
+``num_computed_tokens = 0``, ``self.waiting.prepend_request``); on re-admission it prefills its prompt plus
+the tokens it had generated, then goes on. Preemption is checked before each step for the decoders that
+cross a block boundary on it; a request with beams recomputes its generated tokens as one shared prefix
+(an approximation: the beams had diverged).
 
 **Chunked prefill** (Agrawal et al., "Taming Throughput-Latency Tradeoff in LLM Inference with
 Sarathi-Serve", OSDI 2024; vLLM's ``enable_chunked_prefill``): off, a step prefills whole prompts whose
