@@ -69,6 +69,7 @@ def serve_cmd(
     typer.echo(f"  TTFT  {ms(out['ttft_s'])}")
     typer.echo(f"  TPOT  {ms(out['tpot_s'])}")
     typer.echo(f"  E2E   {ms(out['e2e_s'])}")
+    typer.echo(f"  ITL   {ms(out['itl_s'])}  (time between tokens)")
     typer.echo(f"  {out['tokens_per_s']:,.0f} tokens/s, {out['tokens_per_s_per_chip']:,.0f} per chip; "
                f"MLPerf limits {'met' if out['meets_constraints'] else 'NOT met'}")
     per = lambda v, unit: "n/a" if v is None else f"{v:,.3g} {unit}"  # noqa: E731

@@ -44,15 +44,16 @@ def _merge(wl: Workload, parts: list[tuple[np.ndarray, Result]]) -> ClusterResul
     first, finish = np.zeros(n), np.zeros(n)
     for idx, r in parts:
         first[idx], finish[idx] = r.first, r.finish
-    return _result(wl, first, finish, sum(r.tokens for _, r in parts), max(r.steps for _, r in parts),
-                   sum(r.preemptions for _, r in parts))
+    return _result(wl, first, finish, [r for _, r in parts])
 
 
-def _result(wl: Workload, first, finish, tokens: int, steps: int, preemptions: int, kv=None) -> ClusterResult:
+def _result(wl: Workload, first, finish, runs: list[Result], kv=None) -> ClusterResult:
     multi = wl.outputs > 1
     tpot = (finish[multi] - first[multi]) / (wl.outputs[multi] - 1)
-    return ClusterResult(first - wl.arrivals, tpot, finish - wl.arrivals, tokens, float(finish.max() - wl.arrivals.min()),
-                         steps, preemptions, first, finish, kv)
+    return ClusterResult(first - wl.arrivals, tpot, finish - wl.arrivals, sum(r.tokens for r in runs),
+                         float(finish.max() - wl.arrivals.min()), max(r.steps for r in runs),
+                         sum(r.preemptions for r in runs), first, finish,
+                         np.concatenate([r.step_s for r in runs]), np.concatenate([r.step_decoders for r in runs]), kv)
 
 
 def simulate_replicas(cost, wl: Workload, engines: int, seed: int = 0, **sim_kw) -> ClusterResult:
@@ -69,7 +70,7 @@ def simulate_disaggregated(cost, wl: Workload, prefill: int, decode: int, transf
     rng = np.random.default_rng(seed)
     n = len(wl.arrivals)
     first, finish, kv_done = np.zeros(n), np.zeros(n), np.zeros(n)
-    tokens = steps = pre = 0
+    runs = []
     which = rng.integers(prefill, size=n)
     for e in range(prefill):
         idx = np.flatnonzero(which == e)
@@ -78,7 +79,7 @@ def simulate_disaggregated(cost, wl: Workload, prefill: int, decode: int, transf
         sub = _sub(wl, idx)
         sub.outputs = np.ones(len(idx), dtype=np.int64)
         r = simulate(cost, sub, **sim_kw)
-        tokens, steps, pre = tokens + r.tokens, max(steps, r.steps), pre + r.preemptions
+        runs.append(r)
         first[idx] = finish[idx] = r.first
         free = 0.0                                     # this engine's link is busy until then
         for j in np.argsort(r.first, kind="stable"):
@@ -94,7 +95,6 @@ def simulate_disaggregated(cost, wl: Workload, prefill: int, decode: int, transf
         sub = Workload(kv_done[idx], wl.prompts[idx] + 1, wl.outputs[idx] - 1,
                        None if wl.beams is None else wl.beams[idx])
         r = simulate(cost, sub, prefilled=True, **sim_kw)
-        tokens, steps, pre = tokens + r.tokens, max(steps, r.steps), pre + r.preemptions
+        runs.append(r)
         finish[idx] = r.finish
-    kv = kv_done[go] - first[go]
-    return _result(wl, first, finish, tokens, steps, pre, kv)
+    return _result(wl, first, finish, runs, kv_done[go] - first[go])

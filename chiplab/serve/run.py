@@ -38,6 +38,16 @@ def _pct(x: np.ndarray) -> dict[str, float]:
     return {"p50": float(p[0]), "p90": float(p[1]), "p99": float(p[2])}
 
 
+def _wpct(x: np.ndarray, w: np.ndarray) -> dict[str, float]:
+    """Weighted percentiles (the smallest value whose cumulative weight reaches q)."""
+    if len(x) == 0 or w.sum() == 0:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0}
+    o = np.argsort(x, kind="stable")
+    cum = np.cumsum(w[o])
+    pick = lambda q: float(x[o][min(np.searchsorted(cum, q * cum[-1]), len(x) - 1)])  # noqa: E731
+    return {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99)}
+
+
 def _units(cost: LlmCost, disaggregate: tuple[int, int] | None) -> int:
     """Independent serving units: replicas, or groups of P prefill + D decode replicas."""
     if disaggregate is None:
@@ -91,7 +101,7 @@ def run_at(cost: LlmCost, qps: float | None, requests: int, seed: int = 0, *, tr
     tok_s = r.tokens / r.span_s * scale
     chips = cost.tp * cost.pp * cost.replicas
     out = {"qps": qps, "requests": requests, "ttft_s": _pct(r.ttft), "tpot_s": _pct(r.tpot), "e2e_s": _pct(r.e2e),
-           "tokens_per_s": tok_s, "tokens_per_s_per_chip": tok_s / chips, "steps": r.steps,
+           "itl_s": _wpct(*r.itl()), "tokens_per_s": tok_s, "tokens_per_s_per_chip": tok_s / chips, "steps": r.steps,
            "preemptions": r.preemptions}
     if disaggregate is not None:
         out["kv_transfer_s"] = {**_pct(r.kv_transfer), "mean": float(r.kv_transfer.mean()) if len(r.kv_transfer) else 0.0}

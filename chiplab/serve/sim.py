@@ -39,7 +39,9 @@ A chunk of ``c`` tokens after ``k`` already prefilled has ``c k + c (c+1)/2`` qu
 request arrives with ``prompts[i]`` tokens of KV already in place (transferred), so its first step is a
 decode step (no prefill), and it then emits ``outputs[i]`` tokens.
 
-TTFT = end of the step emitting the first token - arrival; TPOT = (finish - first token) / (output - 1).
+TTFT = end of the step emitting the first token - arrival; TPOT = (finish - first token) / (output - 1)
+(MLPerf's per-request mean); :meth:`Result.itl` gives every inter-token gap (the duration of each decode
+step, weighted by the requests it served), whose tail is what chunked prefill cuts.
 
 Beam search (``Workload.beams``): a request with ``b`` beams is prefilled once and decodes ``b``
 sequences as ``b`` entries of the step's batch; ``max_seqs`` counts requests, not beams (TensorRT-LLM's
@@ -99,6 +101,13 @@ class Result:
     preemptions: int = 0
     first: np.ndarray = field(default_factory=lambda: np.zeros(0))    # time of each request's first token
     finish: np.ndarray = field(default_factory=lambda: np.zeros(0))   # time of its last token
+    step_s: np.ndarray = field(default_factory=lambda: np.zeros(0))   # duration of each step that decoded
+    step_decoders: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # requests it decoded
+
+    def itl(self) -> tuple[np.ndarray, np.ndarray]:
+        """Inter-token latency (time between two tokens of a request, Sarathi-Serve's TBT) as values and
+        weights: every decode step's duration, once per request it emitted a token for."""
+        return self.step_s, self.step_decoders
 
 
 def blocks_for(p: int, g: int, b: int, bs: int) -> int:
@@ -147,6 +156,8 @@ def simulate(cost, wl: Workload, *, max_seqs: int = 256, token_budget: int = 819
     sum_ctx = 0             # sum of their KV lengths (each beam counts the shared prompt)
     used = 0                # KV blocks held
     step = done = emitted = preempted = 0
+    itl_dt: list[float] = []
+    itl_n: list[int] = []
 
     def held(i: int, s: int) -> int:      # blocks a decoder holds before step s allocates
         return blocks_for(pe[i], s - s0[i], bm[i], bs) if not reserve else blocks_for(pr[i], out[i], bm[i], bs)
@@ -256,6 +267,9 @@ def simulate(cost, wl: Workload, *, max_seqs: int = 256, token_budget: int = 819
             raise RuntimeError("engine stalled")           # cannot happen: a lone request always fits (checked)
         dt = step_time(p_tok + seqs, n_out + seqs, pairs + sum_ctx, kv_rd + sum_ctx)
         t += dt
+        if running:
+            itl_dt.append(dt)
+            itl_n.append(running)
         # decoders emitted one token each; their KV grew by one
         sum_ctx += seqs
         emitted += running
@@ -298,4 +312,5 @@ def simulate(cost, wl: Workload, *, max_seqs: int = 256, token_budget: int = 819
     multi = wl.outputs > 1
     tpot = (fin_a[multi] - first_a[multi]) / (wl.outputs[multi] - 1)
     return Result(first_a - wl.arrivals, tpot, fin_a - wl.arrivals, emitted,
-                  float(fin_a.max() - wl.arrivals[0]), step, preempted, first_a, fin_a)
+                  float(fin_a.max() - wl.arrivals[0]), step, preempted, first_a, fin_a,
+                  np.array(itl_dt), np.array(itl_n, dtype=np.int64))

@@ -11,7 +11,7 @@ from chiplab.errors import ChiplabError
 from chiplab.serve.cluster import kv_transfer_s, simulate_disaggregated, simulate_replicas
 from chiplab.serve.cost import LlmCost
 from chiplab.serve.models import get_model
-from chiplab.serve.run import load_trace, serve
+from chiplab.serve.run import _wpct, load_trace, serve
 from chiplab.serve.sim import Workload, blocks_for, simulate
 from chiplab.system import load_system
 
@@ -97,6 +97,13 @@ def test_chunked_prefill_lowers_tpot_p99_at_a_ttft_cost():
     assert np.percentile(chunked.tpot, 99) < 0.9 * np.percentile(whole.tpot, 99)      # 21.1 vs 24.8 ms
     # the long prompts' first token comes later. The first arrives at 0.5 s during the step ending at
     # 0.0256 + 24 x 0.02 = 0.5056 s (5.6 ms of wait), then 16 x 25.6 + 20 ms in chunks, or 401.6 ms whole
+    # the time between tokens: 80 of the decoders' 16 x 399 gaps (1.25 %) are 401.6 ms stalls when whole;
+    # chunked, no gap is longer than a 25.6 ms chunk step
+    dt, n = whole.itl()
+    assert n[dt > 0.4].sum() == 80 and n.sum() == 16 * 399 + 5
+    dt, n = chunked.itl()
+    assert dt[n > 0].max() == pytest.approx(0.0256)
+    assert _wpct(*whole.itl())["p99"] == pytest.approx(0.4016) and _wpct(*chunked.itl())["p99"] == pytest.approx(0.0256)
     wait = 0.0256 + 24 * 0.020 - 0.5
     assert whole.ttft[16] == pytest.approx(wait + 0.4016, rel=1e-9)
     assert chunked.ttft[16] == pytest.approx(wait + 16 * 0.0256 + 0.020, rel=1e-9)
@@ -112,6 +119,12 @@ def test_chunks_are_priced_as_one_prompt_split_in_steps():
     assert r.ttft[0] == pytest.approx(0.3)
     # the three chunks' pairs add up to the whole prompt's 100 x 101 / 2
     assert sum(call[2] for call in c.calls[:3]) == 100 * 101 / 2
+
+
+def test_weighted_percentiles_by_hand():
+    x = np.array([1.0, 2.0, 3.0])
+    assert _wpct(x, np.array([1, 1, 98])) == {"p50": 3.0, "p90": 3.0, "p99": 3.0}
+    assert _wpct(x, np.array([98, 1, 1])) == {"p50": 1.0, "p90": 1.0, "p99": 2.0}
 
 
 # ---- 3. preemption --------------------------------------------------------------------------------
@@ -225,7 +238,7 @@ def test_cli_json_keeps_old_fields_and_adds_the_new(tmp_path):
     d = json.loads(r.stdout)
     for k in ("ttft_s", "tpot_s"):
         assert set(d[k]) == {"p50", "p90", "p99"}
-    for k in ("tokens_per_s", "tokens_per_s_per_chip", "max_qps_meeting_constraints", "tokens_per_s_per_watt",
+    for k in ("tokens_per_s", "tokens_per_s_per_chip", "itl_s", "max_qps_meeting_constraints", "tokens_per_s_per_watt",
               "tokens_per_s_per_usd", "preemptions", "kv_transfer_s"):
         assert k in d
     assert d["engine"] == {"block_size": 32, "kv_policy": "on-demand", "chunked_prefill": True,
