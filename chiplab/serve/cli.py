@@ -75,7 +75,8 @@ def serve_cmd(
     per = lambda v, unit: "n/a" if v is None else f"{v:,.3g} {unit}"  # noqa: E731
     typer.echo(f"  {per(out['tokens_per_s_per_watt'], 'tokens/s per W of chip TDP')}, "
                f"{per(out['tokens_per_s_per_usd'], 'tokens/s per USD of chips')}; {out['preemptions']} preemptions")
-    for note in out["efficiency_notes"]:
+    typer.echo(f"  modelled chip power {out['modelled_chip_power_w']:.0f} W (chip energy table x simulated work)")
+    for note in out["efficiency_notes"] + [out[k] for k in ("modelled_power_note",) if k in out]:
         typer.echo(f"  note: {note}")
     if "kv_transfer_s" in out:
         typer.echo(f"  KV transfer  {ms(out['kv_transfer_s'])}")

@@ -70,6 +70,41 @@ def _simulate(cost: LlmCost, wl: Workload, engines: int, seed: int, disaggregate
     return simulate_replicas(cost, wl, engines, seed, **sim_kw)
 
 
+class EnergyMeter:
+    """Wraps a cost model and adds up the dynamic energy of every step it prices, from the chip's energy table:
+    MACs x ``energy.mac[precision]``, DRAM bytes x ``energy.dram_read_per_byte`` (writes priced as reads),
+    vector ops x ``energy.vector_op``; link energy is not counted (systems carry no link energy figure).
+    ``work()`` is one tensor-parallel rank's share over all layers, so the engine's energy is tp times it."""
+
+    def __init__(self, cost: LlmCost) -> None:
+        self.cost, self.joules = cost, 0.0
+        e = cost.chip.energy
+        self._mac, self._byte, self._vec = e.mac_energy(cost.precision, cost.chip.name), e.dram_read_per_byte, e.vector_op
+
+    def __getattr__(self, name):
+        return getattr(self.cost, name)
+
+    def step_time(self, n_tok, n_out, pairs, kv_read) -> float:
+        if not n_tok:
+            return 0.0
+        w = self.cost.work(n_tok, n_out, pairs, kv_read)
+        self.joules += self.cost.tp * ((w.gemm_macs + w.attn_macs) * self._mac + w.vec_ops * self._vec
+                                       + (w.gemm_bytes + w.attn_bytes + w.vec_bytes) * self._byte)
+        return self.cost.time(w)
+
+
+def modelled_power(cost: LlmCost, meter: EnergyMeter, span_s: float, engines: int) -> dict:
+    """Average power per chip over the run: static power + the steps' dynamic energy / (time x chips)."""
+    chips = engines * cost.tp * cost.pp
+    w = cost.chip.energy.static_power + meter.joules / (span_s * chips) if span_s > 0 else cost.chip.energy.static_power
+    tdp = cost.chip.power.tdp
+    out = {"modelled_chip_power_w": w, "modelled_power_basis": "static + energy table x simulated work, per chip "
+           "(the chip file's energy figures; no link energy)"}
+    if tdp and w > tdp:
+        out["modelled_power_note"] = f"above the {tdp:.0f} W TDP: the chip would throttle (not modelled by serve)"
+    return out
+
+
 def efficiency(cost: LlmCost, tok_s: float, chips: int) -> dict:
     """tokens/s per watt of chip TDP and per dollar of chip price (null, with a note, when not in the chip file)."""
     chip, notes = cost.chip, []
@@ -97,7 +132,8 @@ def run_at(cost: LlmCost, qps: float | None, requests: int, seed: int = 0, *, tr
         if not (qps is not None and qps > 0):
             raise ChiplabError(f"--qps must be > 0, got {qps}")
         wl, engines, scale = poisson_workload(qps / units, requests, seed=seed), 1, units
-    r = _simulate(cost, wl, engines, seed, disaggregate, sim_kw)
+    meter = EnergyMeter(cost)
+    r = _simulate(meter, wl, engines, seed, disaggregate, sim_kw)
     tok_s = r.tokens / r.span_s * scale
     chips = cost.tp * cost.pp * cost.replicas
     out = {"qps": qps, "requests": requests, "ttft_s": _pct(r.ttft), "tpot_s": _pct(r.tpot), "e2e_s": _pct(r.e2e),
@@ -106,6 +142,7 @@ def run_at(cost: LlmCost, qps: float | None, requests: int, seed: int = 0, *, tr
     if disaggregate is not None:
         out["kv_transfer_s"] = {**_pct(r.kv_transfer), "mean": float(r.kv_transfer.mean()) if len(r.kv_transfer) else 0.0}
     out.update(efficiency(cost, tok_s, chips))
+    out.update(modelled_power(cost, meter, r.span_s, engines * (1 if disaggregate is None else sum(disaggregate))))
     out["meets_constraints"] = bool(out["ttft_s"]["p99"] <= TTFT_P99_LIMIT_S and out["tpot_s"]["p99"] <= TPOT_P99_LIMIT_S)
     return out
 

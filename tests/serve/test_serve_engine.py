@@ -245,3 +245,21 @@ def test_cli_json_keeps_old_fields_and_adds_the_new(tmp_path):
                            "max_batched_tokens": 2048, "max_seqs": 256, "disaggregate": {"prefill": 1, "decode": 3}}
     bad = runner.invoke(app, ["serve", "llama-3.1-8b", "--system", "dgx-h100", "--qps", "1", "--disaggregate", "x"])
     assert bad.exit_code == 2 and "expected P:D" in bad.output
+
+
+def test_modelled_power_from_the_energy_table():
+    from chiplab.serve.run import EnergyMeter
+    cost = LlmCost(get_model("llama-3.1-8b"), load_system("dgx-h100"), tp=1)
+    meter = EnergyMeter(cost)
+    # one decode step of one sequence: reading the bf16 weights (all but the input embedding table, of which
+    # one row is read) at 31 pJ/byte (h100-sxm's dram_read_per_byte) is nearly all of its energy
+    # (MACs: 7.5e9 x 0.3 pJ = 2.3 mJ, 0.5 %)
+    m = get_model("llama-3.1-8b")
+    t = meter.step_time(1, 1, 100, 100)
+    assert t == cost.step_time(1, 1, 100, 100)
+    assert meter.joules == pytest.approx((m.params - m.vocab * m.hidden) * 2 * 31e-12, rel=0.02)
+    # under load the chips draw more than at rest (static 90 W), and the TDP figure stays separate
+    idle = serve("llama-3.1-8b", "dgx-h100", tp=1, qps=0.5, requests=100)
+    busy = serve("llama-3.1-8b", "dgx-h100", tp=1, qps=40.0, requests=400)
+    assert 90 < idle["modelled_chip_power_w"] < busy["modelled_chip_power_w"]
+    assert busy["power_w"] == 8 * 700
