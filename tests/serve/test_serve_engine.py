@@ -263,3 +263,22 @@ def test_modelled_power_from_the_energy_table():
     busy = serve("llama-3.1-8b", "dgx-h100", tp=1, qps=40.0, requests=400)
     assert 90 < idle["modelled_chip_power_w"] < busy["modelled_chip_power_w"]
     assert busy["power_w"] == 8 * 700
+
+
+def test_engine_option_errors_are_one_line(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("arrival_s,prompt_tokens,output_tokens\n0,10,5\n")
+    for args, text in ((["--qps", "1", "--kv-policy", "lru"], "kv policy 'lru': expected one of reserve, on-demand"),
+                       (["--trace", str(f), "--qps", "1"], "--trace fixes the arrival times"),
+                       (["--trace", str(tmp_path / "none.csv")], "cannot read")):
+        r = runner.invoke(app, ["serve", "llama-3.1-8b", "--system", "dgx-h100", "--tp", "1", "-n", "10", *args])
+        assert r.exit_code == 2 and text in r.output and r.output.count("\n") == 1, r.output
+
+
+def test_speed_bench_runs_every_feature_and_ends_with_json(load_script, monkeypatch, capsys):
+    bench = load_script("bench/serve_speed.py")
+    monkeypatch.setattr("sys.argv", ["serve_speed.py", "--requests", "2000", "--qps", "30", "--features"])
+    bench.main()
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["requests"] == 2000 and len(last["runs"]) == 4
+    assert any(run["preemptions"] > 0 for run in last["runs"].values())      # the 30,000-token cache preempts
