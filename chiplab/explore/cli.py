@@ -112,7 +112,8 @@ def explore_cmd(
         with Progress(TextColumn("exploring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err, disable=as_json or not err.is_terminal) as prog:
             task = prog.add_task("explore", total=None)
-            res = run(space, trials=trials, storage=storage or outdir / "study.log", sampler=sampler, seed=seed,
+            store = storage or outdir / "study.log"
+            res = run(space, trials=trials, storage=store, sampler=sampler, seed=seed,
                       ray=ray_workers > 0, workers=max(ray_workers, 1),
                       progress=lambda done, total: prog.update(task, completed=done, total=total))
         summary = write_outputs(res, space, outdir, top=top)
@@ -123,6 +124,8 @@ def explore_cmd(
         sys.stdout.write(json.dumps(summary, allow_nan=False) + "\n")
         return
     con = Console(width=None if sys.stdout.isatty() else 160)
+    if res.resumed:
+        con.print(f"resumed {res.resumed} finished trials from {store}; ran {res.new} new")
     tab = Table(title=f"{space.name}: Pareto front of {summary['feasible']} feasible of {summary['trials']} trials "
                       f"({summary['resumed']} resumed)")
     tab.add_column("trial", justify="right")
