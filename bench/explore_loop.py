@@ -115,7 +115,7 @@ def measure(n: int, workdir: Path, profile: bool = False) -> dict:
         st = pstats.Stats(prof)
         want = {"ask": "study.py:ask", "suggest": "space.py:suggest", "tell": "study.py:tell",
                 "journal": "search.py:write", "add_trial": "study.py:add_trial", "sampler relative": "_sampler.py:sample_relative",
-                "search space": "_sampler.py:infer_relative_search_space"}
+                "search space": "search.py:infer_relative_search_space"}
         cum = {}
         for (file, line, func), (_, _, _, ct, _) in st.stats.items():
             for lab, key in want.items():
