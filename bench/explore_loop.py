@@ -11,6 +11,7 @@ Per trial count it reports (wall and CPU seconds; CPU is steadier on a shared ma
   loop      search.run with the journal (ask, suggest, stub, tell, journal writes)
   no-journal  search.run without storage: the journal's share is the difference
   stub      time inside the stub evaluator (not overhead)
+  resume    search.run on the finished journal: read back n trials, run none
   pareto    Result.pareto();  plot: the Pareto PNG;  outputs: write_outputs (table data, plot, 5 chips)
 ``--profile`` adds optuna's and the journal's cumulative times (cProfile) at the largest count.
 Ends with one JSON line.
@@ -104,12 +105,15 @@ def measure(n: int, workdir: Path, profile: bool = False) -> dict:
     res, loop_w, loop_c = _timed(lambda: run(space, trials=n, storage=workdir / f"s{n}.log", evaluator=stub))
     if prof:
         prof.disable()
+    resumed, resume_w, _ = _timed(lambda: run(load_space(SPACE), trials=n, storage=workdir / f"s{n}.log",
+                                              evaluator=StubEvaluator(space)))
+    assert resumed.resumed == n and resumed.new == 0
     _, bare_w, bare_c = _timed(lambda: run(load_space(SPACE), trials=n, evaluator=StubEvaluator(space)))
     front, par_w, _ = _timed(res.pareto)
     _, plot_w, _ = _timed(lambda: _plot(res, space, workdir / f"p{n}.png"))
     _, out_w, _ = _timed(lambda: write_outputs(res, space, workdir / f"out{n}"))
     row = {"trials": n, "loop_s": loop_w, "loop_cpu_s": loop_c, "no_journal_s": bare_w, "no_journal_cpu_s": bare_c,
-           "stub_s": stub.seconds, "pareto_s": par_w, "plot_s": plot_w, "outputs_s": out_w, "front": len(front),
+           "stub_s": stub.seconds, "resume_s": resume_w, "pareto_s": par_w, "plot_s": plot_w, "outputs_s": out_w, "front": len(front),
            "overhead_ms_per_trial": 1e3 * (loop_c - stub.seconds) / n}
     if prof:
         st = pstats.Stats(prof)
@@ -136,10 +140,10 @@ def main() -> None:
         for n in a.trials:
             rows.append(measure(n, Path(d), profile=a.profile and n == max(a.trials)))
     print(f"{'trials':>7} {'loop s':>7} {'cpu s':>7} {'no-jnl s':>8} {'stub s':>7} {'trials/s':>8} "
-          f"{'ms/trial':>8} {'pareto s':>8} {'plot s':>7} {'outputs s':>9}")
+          f"{'ms/trial':>8} {'resume s':>8} {'pareto s':>8} {'plot s':>7} {'outputs s':>9}")
     for r in rows:
         print(f"{r['trials']:>7} {r['loop_s']:>7.2f} {r['loop_cpu_s']:>7.2f} {r['no_journal_s']:>8.2f} "
-              f"{r['stub_s']:>7.2f} {r['trials'] / r['loop_s']:>8.0f} {r['overhead_ms_per_trial']:>8.3f} "
+              f"{r['stub_s']:>7.2f} {r['trials'] / r['loop_s']:>8.0f} {r['overhead_ms_per_trial']:>8.3f} {r['resume_s']:>8.2f} "
               f"{r['pareto_s']:>8.3f} {r['plot_s']:>7.2f} {r['outputs_s']:>9.2f}")
         if "profile_cum_s" in r:
             print("  cProfile cumulative s: " + ", ".join(f"{k} {v:.2f}" for k, v in r["profile_cum_s"].items()))

@@ -2,10 +2,12 @@
 
 The sampler works on an in-memory study (optuna's samplers re-read every trial on each ask;
 on a journal file that costs an fsync and a replay per trial: 6.9 trials/s measured for
-NSGA-II against 326/s in memory). Each finished trial is then appended to an optuna journal
-file (``optuna.storages.JournalStorage``, readable by ``optuna.load_study``) before the next
-batch is asked; writes are flushed per trial (a SIGKILL loses no finished trial) and fsync'd
-once per batch. Resuming reads the journal's finished trials back into the in-memory study.
+NSGA-II against 326/s in memory). Each batch's finished trials are then appended to an optuna
+journal file (``optuna.storages.JournalStorage``, readable by ``optuna.load_study``) in one
+flushed and fsync'd write before the next batch is asked, so a SIGKILL loses no finished trial.
+Resuming reads the journal's finished trials back into the in-memory study. NSGA-II is optuna's
+sampler with its O(trials) per-ask scans made incremental (:class:`_NSGAII`; same trials).
+See docs/explore.md, "Loop overhead".
 
 Evaluation is local, or on a Ray cluster (``workers`` actors, each with its own captured
 graphs) when ``ray=True``; sampling stays in this process, so with the same seed a Ray run
