@@ -102,3 +102,25 @@ def test_cli_says_how_many_trials_it_resumed(tmp_path):
     assert "resumed 8 finished trials" in r.stdout
     out = tmp_path / "out"
     assert (out / "tiny-pareto.png").stat().st_size > 1000 and list(out.glob("tiny-t*.yaml"))
+
+
+def test_a_batch_evaluator_gives_the_same_trials(stub):
+    """run() calls ``ev.many(params)`` when the evaluator has it (a metrics dict, or an error
+    string, per point): the same trials as one call per point."""
+    class Batched(stub):
+        def many(self, params):
+            self.batches = getattr(self, "batches", 0) + 1
+            out = []
+            for p in params:
+                try:
+                    out.append(self(p))
+                except ChiplabError as e:
+                    out.append(str(e))
+            return out
+
+    one = run(load_space(EDGE), trials=200, evaluator=stub(load_space(EDGE)))
+    ev = Batched(load_space(EDGE))
+    many = run(load_space(EDGE), trials=200, evaluator=ev)
+    assert ev.batches == 4                                   # 200 trials in batches of 64
+    assert any(t.state == TrialState.FAIL for t in many.study.trials)
+    assert [_key(t) for t in many.study.trials] == [_key(t) for t in one.study.trials]
