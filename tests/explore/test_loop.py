@@ -124,3 +124,9 @@ def test_a_batch_evaluator_gives_the_same_trials(stub):
     assert ev.batches == 4                                   # 200 trials in batches of 64
     assert any(t.state == TrialState.FAIL for t in many.study.trials)
     assert [_key(t) for t in many.study.trials] == [_key(t) for t in one.study.trials]
+
+
+def test_loop_bench_runs(load_script, tmp_path):
+    row = load_script("bench/explore_loop.py").measure(130, tmp_path)
+    assert row["trials"] == 130 and row["front"] > 0 and row["loop_cpu_s"] > row["stub_s"] > 0
+    assert (tmp_path / "p130.png").stat().st_size > 1000 and list((tmp_path / "out130").glob("edge-t*.yaml"))
