@@ -31,8 +31,9 @@ def write_outputs(res, space, out: Path, top: int = 5) -> dict:
             src = {**chip.sources, **{f: "[A] chiplab's default for this field" for f in missing}}
             path = save_chip(edit(chip, {"sources": src}, cite=None), path, header=header)
         chips.append(str(path))
-    plot = _plot(res, space, out / f"{space.name}-pareto.png")
-    summary = {"space": space.name, "trials": len(res.study.trials), "resumed": res.resumed, "new": res.new,
+    plot = _plot(res, space, out / f"{space.name}-pareto.png", pareto)
+    # study.trials deep-copies every trial (seconds at 20,000): read them without the copy
+    summary = {"space": space.name, "trials": len(res.study.get_trials(deepcopy=False)), "resumed": res.resumed, "new": res.new,
                "feasible": len(res.feasible()), "pareto": [{"trial": t.number, "params": t.params,
                "objectives": dict(zip(space.spec.objectives, t.values)),
                "area_mm2": t.user_attrs["area_mm2"], "power_w": t.user_attrs["power_w"]} for t in pareto],
@@ -41,13 +42,13 @@ def write_outputs(res, space, out: Path, top: int = 5) -> dict:
     return summary
 
 
-def _plot(res, space, path: Path) -> str:
+def _plot(res, space, path: Path, pareto: list | None = None) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    done = [t for t in res.study.trials if t.values is not None]
+    done = [t for t in res.study.get_trials(deepcopy=False) if t.values is not None]
     feas = {t.number for t in res.feasible()}
     fig, ax = plt.subplots(figsize=(6, 4.5))
     objs = space.spec.objectives
@@ -56,7 +57,7 @@ def _plot(res, space, path: Path) -> str:
             pts = [t.values for t in done if (t.number in feas) == ok]
             if pts:
                 ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=8, c=c, label=lab)
-        par = res.pareto()
+        par = res.pareto() if pareto is None else pareto
         ax.plot([t.values[0] for t in par], [t.values[1] for t in par], "o-", c="tab:red", ms=4, label="Pareto front")
         ax.set_xlabel(objs[0])
         ax.set_ylabel(objs[1])
@@ -112,7 +113,8 @@ def explore_cmd(
         with Progress(TextColumn("exploring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err, disable=as_json or not err.is_terminal) as prog:
             task = prog.add_task("explore", total=None)
-            res = run(space, trials=trials, storage=storage or outdir / "study.log", sampler=sampler, seed=seed,
+            store = storage or outdir / "study.log"
+            res = run(space, trials=trials, storage=store, sampler=sampler, seed=seed,
                       ray=ray_workers > 0, workers=max(ray_workers, 1),
                       progress=lambda done, total: prog.update(task, completed=done, total=total))
         summary = write_outputs(res, space, outdir, top=top)
@@ -123,6 +125,8 @@ def explore_cmd(
         sys.stdout.write(json.dumps(summary, allow_nan=False) + "\n")
         return
     con = Console(width=None if sys.stdout.isatty() else 160)
+    if res.resumed:
+        con.print(f"resumed {res.resumed} finished trials from {store}; ran {res.new} new")
     tab = Table(title=f"{space.name}: Pareto front of {summary['feasible']} feasible of {summary['trials']} trials "
                       f"({summary['resumed']} resumed)")
     tab.add_column("trial", justify="right")
