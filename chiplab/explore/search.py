@@ -347,8 +347,8 @@ class _RayPool:
             def __init__(self, sp):
                 self.ev = Evaluator(sp)
 
-            def run(self, ps):
-                return [_safe(self.ev, p) for p in ps]
+            def run(self, ps):   # each actor prices its share of the batch at once
+                return self.ev.outcomes(ps)
 
         self.ray = ray
         self.actors = [_Worker.remote(space) for _ in range(max(workers, 1))]
