@@ -57,7 +57,7 @@ import pandas as pd  # noqa: E402
 from chiplab.errors import ChiplabError  # noqa: E402
 from chiplab.serve.cost import LlmCost  # noqa: E402
 from chiplab.serve.models import MODELS, get_model  # noqa: E402
-from chiplab.serve.run import TPOT_P99_LIMIT_S, TTFT_P99_LIMIT_S, _default_tp  # noqa: E402
+from chiplab.serve.run import TPOT_P99_LIMIT_S, TTFT_P99_LIMIT_S, _default_tp, steady_rate  # noqa: E402
 from chiplab.serve.sim import Workload, simulate  # noqa: E402
 from chiplab.system import list_systems, load_system  # noqa: E402
 
@@ -182,15 +182,26 @@ def server_requests(row, qps_engine: float, n: int) -> int:
     return max(n, math.ceil(qps_engine * SERVER_SPAN_LIMITS * limit))
 
 
+def saturation(row, cost: LlmCost, seed: int = 0) -> float:
+    """The system's saturated throughput for the row's requests (requests/s, all engines): every request
+    queued at t = 0 (chiplab.serve.run.steady_rate). A Server rate above it only meets the latency limits
+    because a simulated run is shorter than MLPerf's 600 s; it is refused."""
+    wl, _, _ = _workload(row, max(OFFLINE_REQUESTS, 8 * _sim_kw(row)["max_seqs"]), None, seed)
+    r = simulate(cost, wl, **_sim_kw(row))
+    return steady_rate(r.first, r.finish) * cost.replicas
+
+
 def predict_server(row, cost: LlmCost, n: int = SERVER_REQUESTS, seed: int = 0, iters: int = 10,
                    span: bool = True) -> float:
     """Highest total QPS meeting the limits (double, then bisect to ~1 %), as the row's metric. ``span``: lengthen
     each run to ``SERVER_SPAN_LIMITS`` latency limits (``server_requests``); off: exactly ``n`` requests."""
+    cap = saturation(row, cost, seed)
+
     def run(qps_total: float):
         qe = qps_total / cost.replicas
         wl, beams, out = _workload(row, server_requests(row, qe, n) if span else n, qe, seed)
         r = simulate(cost, wl, **_sim_kw(row))
-        return _meets(row, r, beams), r, beams, out
+        return _meets(row, r, beams) and qps_total <= cap, r, beams, out
 
     lo, best, hi = 0.0, None, 0.5 * cost.replicas
     for _ in range(30):

@@ -83,7 +83,10 @@ def serve_cmd(
     typer.echo(f"  {per(out['tokens_per_s_per_watt'], 'tokens/s per W of chip TDP')}, "
                f"{per(out['tokens_per_s_per_usd'], 'tokens/s per USD of chips')}; {out['preemptions']} preemptions")
     typer.echo(f"  modelled chip power {out['modelled_chip_power_w']:.0f} W (chip energy table x simulated work)")
-    for note in out["efficiency_notes"] + [out[k] for k in ("modelled_power_note",) if k in out]:
+    if "saturation_qps" in out:
+        typer.echo(f"  saturated throughput {out['saturation_qps']:.3g} requests/s (every request queued; no higher rate "
+                   "is sustainable)")
+    for note in out["efficiency_notes"] + [out[k] for k in ("modelled_power_note", "saturation_note") if k in out]:
         typer.echo(f"  note: {note}")
     if "kv_transfer_s" in out:
         typer.echo(f"  KV transfer  {ms(out['kv_transfer_s'])}")

@@ -147,12 +147,49 @@ def run_at(cost: LlmCost, qps: float | None, requests: int, seed: int = 0, *, tr
     return out
 
 
+def steady_rate(first: np.ndarray, finish: np.ndarray) -> float:
+    """Requests per second an engine completes while it is saturated, from a run where every request
+    arrived at t = 0: requests finished before the last one got its first token (the queue had not
+    drained yet, so the engine ran full) over that time. Without such a window (fewer requests than the
+    engine runs at once) it is every request over the run's span (conservative: includes the ramp-down)."""
+    t_drain = float(np.max(first))
+    done = int(np.count_nonzero(finish <= t_drain))
+    if done > 0 and t_drain > 0:
+        return done / t_drain
+    span = float(np.max(finish))
+    return len(finish) / span if span > 0 else float("inf")
+
+
+def saturation_qps(cost: LlmCost, requests: int, seed: int = 0, disaggregate: tuple[int, int] | None = None,
+                   **sim_kw) -> float:
+    """The system's saturated throughput in requests/s (all units): the same engine with a queue that never
+    empties (MLPerf's Offline). No Server rate above it is sustainable: a run as long as MLPerf's (600 s)
+    would queue without bound, while a short simulated run can still meet the latency limits. At least
+    8 x max_seqs requests are queued so that the engine runs full for a while."""
+    n = max(requests, 8 * int(sim_kw.get("max_seqs", 256)))
+    wl = poisson_workload(1.0, n, seed=seed)
+    wl = Workload(np.zeros(n), wl.prompts, wl.outputs)
+    units = _units(cost, disaggregate)
+    r = _simulate(cost, wl, 1, seed, disaggregate, sim_kw)
+    return steady_rate(np.asarray(r.first), np.asarray(r.finish)) * units
+
+
 def search_qps(cost: LlmCost, requests: int, seed: int = 0, iters: int = 12, **sim_kw) -> tuple[float | None, dict | None]:
-    """Highest QPS (to ~1 %) whose run meets the limits: double until a run fails, then bisect."""
+    """Highest QPS (to ~1 %) whose run meets the limits and does not exceed the system's saturated
+    throughput (:func:`saturation_qps`): double until a run fails, then bisect."""
     lo, lo_res = 0.0, None
-    hi = 0.25 * _units(cost, sim_kw.get("disaggregate"))
+    cap = saturation_qps(cost, requests, seed, **sim_kw)
+    hi = min(0.25 * _units(cost, sim_kw.get("disaggregate")), cap)
+
+    def run(q: float) -> dict:
+        res = run_at(cost, q, requests, seed, **sim_kw)
+        res["saturation_qps"] = cap
+        if q > cap:
+            res["meets_constraints"] = False
+        return res
+
     for _ in range(40):
-        res = run_at(cost, hi, requests, seed, **sim_kw)
+        res = run(hi)
         if not res["meets_constraints"]:
             break
         lo, lo_res, hi = hi, res, hi * 2
@@ -160,13 +197,13 @@ def search_qps(cost: LlmCost, requests: int, seed: int = 0, iters: int = 12, **s
         return lo, lo_res
     if lo_res is None:     # even the lowest rate fails: try lower before giving up
         probe = hi / 64
-        res = run_at(cost, probe, requests, seed, **sim_kw)
+        res = run(probe)
         if not res["meets_constraints"]:
             return None, None
         lo, lo_res = probe, res
     for _ in range(iters):
         mid = (lo + hi) / 2
-        res = run_at(cost, mid, requests, seed, **sim_kw)
+        res = run(mid)
         if res["meets_constraints"]:
             lo, lo_res = mid, res
         else:
@@ -203,11 +240,23 @@ def serve(model: str, system: str, *, tp: int | None = None, pp: int = 1, qps: f
         if res is None:
             res = run_at(cost, qps or 0.01, requests, seed, **kw)
         elif qps is not None:
-            res = run_at(cost, qps, requests, seed, **kw)
+            res = _at_rate(cost, qps, requests, seed, kw)
     else:
-        res = run_at(cost, qps, requests, seed, **kw)
+        res = _at_rate(cost, qps, requests, seed, kw)
     return {**head, **res, "max_qps_meeting_constraints": best,
             "constraints": {"ttft_p99_s": TTFT_P99_LIMIT_S, "tpot_p99_s": TPOT_P99_LIMIT_S}}
+
+
+def _at_rate(cost: LlmCost, qps: float, requests: int, seed: int, kw: dict) -> dict:
+    """One run at a fixed rate, checked against the saturated throughput: above it the run is marked as
+    not meeting the limits (a short run can meet them while its queue grows without bound)."""
+    res = run_at(cost, qps, requests, seed, **kw)
+    cap = res["saturation_qps"] = saturation_qps(cost, requests, seed, **kw)
+    if qps > cap:
+        res["meets_constraints"] = False
+        res["saturation_note"] = (f"{qps:.4g} QPS is above the system's saturated throughput ({cap:.4g} requests/s, "
+                                  "all requests queued): over a long run the queue grows without bound")
+    return res
 
 
 def _default_tp(m, sysm, pp: int, **fmt) -> int:
