@@ -26,7 +26,8 @@ def _ratio(text: str) -> tuple[int, int]:
 
 
 def serve_cmd(
-    model: str = typer.Argument(..., help="llama-2-70b | llama-3.1-8b | llama-3.1-70b | gpt-j-6b | mixtral-8x7b"),
+    model: str = typer.Argument(..., help="llama-2-70b | llama-3.1-8b | llama-3.1-70b | gpt-j-6b | mixtral-8x7b, "
+                                                  "or a transformers config.json (or its directory)"),
     system: str = typer.Option(..., "--system", "-s", help="system preset (dgx-h100, dgx-a100, tpu-v4-8, pcie-8x-l40s) or file"),
     tp: Optional[int] = typer.Option(None, "--tp", min=1, help="tensor-parallel chips per replica (default: the fewest that fit)"),
     pp: int = typer.Option(1, "--pp", min=1, help="pipeline stages per replica"),
@@ -83,7 +84,7 @@ def serve_cmd(
     typer.echo(f"  {per(out['tokens_per_s_per_watt'], 'tokens/s per W of chip TDP')}, "
                f"{per(out['tokens_per_s_per_usd'], 'tokens/s per USD of chips')}; {out['preemptions']} preemptions")
     typer.echo(f"  modelled chip power {out['modelled_chip_power_w']:.0f} W (chip energy table x simulated work)")
-    for note in out["efficiency_notes"] + [out[k] for k in ("modelled_power_note",) if k in out]:
+    for note in out.get("model_notes", []) + out["efficiency_notes"] + [out[k] for k in ("modelled_power_note",) if k in out]:
         typer.echo(f"  note: {note}")
     if "kv_transfer_s" in out:
         typer.echo(f"  KV transfer  {ms(out['kv_transfer_s'])}")
