@@ -20,7 +20,6 @@ Read offline with ``transformers.AutoConfig`` (no hub, no weights). The fields, 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from chiplab.errors import ChiplabError
@@ -109,10 +108,9 @@ def _refuse_moe_variants(p: Path, raw: dict) -> None:
 
 
 def _auto_config(p: Path, mt: str):
-    """``AutoConfig`` on the file itself, offline (no hub look-up)."""
+    """``AutoConfig`` on the local file itself (``local_files_only``: no hub look-up, no process-wide env change)."""
     import transformers
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return transformers.AutoConfig.from_pretrained(str(p), local_files_only=True)
     except Exception as e:       # transformers raises ValueError/KeyError/OSError: the user needs one line
