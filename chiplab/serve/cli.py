@@ -26,7 +26,8 @@ def _ratio(text: str) -> tuple[int, int]:
 
 
 def serve_cmd(
-    model: str = typer.Argument(..., help="llama-2-70b | llama-3.1-8b | llama-3.1-70b | gpt-j-6b | mixtral-8x7b"),
+    model: str = typer.Argument(..., help="llama-2-70b | llama-3.1-8b | llama-3.1-70b | gpt-j-6b | mixtral-8x7b, "
+                                                  "or a transformers config.json (or its directory)"),
     system: str = typer.Option(..., "--system", "-s", help="system preset (dgx-h100, dgx-a100, tpu-v4-8, pcie-8x-l40s) or file"),
     tp: Optional[int] = typer.Option(None, "--tp", min=1, help="tensor-parallel chips per replica (default: the fewest that fit)"),
     pp: int = typer.Option(1, "--pp", min=1, help="pipeline stages per replica"),
@@ -86,7 +87,8 @@ def serve_cmd(
     if "saturation_qps" in out:
         typer.echo(f"  saturated throughput {out['saturation_qps']:.3g} requests/s (every request queued; no higher rate "
                    "is sustainable)")
-    for note in out["efficiency_notes"] + [out[k] for k in ("modelled_power_note", "saturation_note") if k in out]:
+    for note in (out.get("model_notes", []) + out["efficiency_notes"]
+                 + [out[k] for k in ("modelled_power_note", "saturation_note") if k in out]):
         typer.echo(f"  note: {note}")
     if "kv_transfer_s" in out:
         typer.echo(f"  KV transfer  {ms(out['kv_transfer_s'])}")

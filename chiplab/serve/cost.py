@@ -8,7 +8,7 @@ per layer type):
 * GEMMs (Q/K/V/O projections, MLP or active MoE experts, LM head): MACs = tokens x parameters;
   weights are read once per step (the batch shares them). Megatron tensor parallelism splits every
   matrix over ``tp`` chips, so the per-chip MACs are exactly 1/tp of the unsplit MACs.
-* Attention scores: 2 x hidden MACs per query-key pair (QK^T and AV); a prefill of P has
+* Attention scores: 2 x heads x head_dim MACs per query-key pair (QK^T and AV); a prefill of P has
   P(P+1)/2 pairs (causal), a decode at KV length L has L. KV bytes: decode reads L tokens of KV,
   every new token writes one; with tp > kv_heads the KV heads are replicated.
 * Communication (Megatron-style): 2 all-reduces of the step's activations per layer (after
@@ -159,11 +159,12 @@ class LlmCost:
         m, t = self.model, self.tp
         h = m.hidden
         L = m.layers if layers is None else layers
-        gemm_macs = (n_tok * L * (m.attn_params + m.active_mlp_macs_per_token) + n_out * h * m.vocab) / t
+        gemm_unsplit, attn_unsplit = step_macs(m, n_tok, n_out, pairs, L)
+        gemm_macs = gemm_unsplit / t
         experts_hit = m.experts * (1 - (1 - m.experts_per_token / m.experts) ** n_tok) if m.experts > 1 else 1
         weights = L * (m.attn_params + experts_hit * m.mlp_params_per_expert + m.router_params) + (m.vocab * h if n_out else 0)
         gemm_bytes = weights * self.wbytes / t
-        attn_macs = pairs * 2 * h * L / t
+        attn_macs = attn_unsplit / t
         attn_bytes = (kv_read_tokens + n_tok) * self.kv_bytes_per_token * (L / m.layers) / self.kv_shards
         vec_ops, vec_bytes = self.vector_work(n_tok, n_out, pairs, L)
         kernels = KERNELS_PER_LAYER + (MOE_EXTRA_KERNELS if m.experts > 1 else 0)
@@ -180,7 +181,7 @@ class LlmCost:
         # per token and layer: (elements, ops per element, elements read + written)
         norms = (2 * h, NORM_OPS, 2 * 2 * h)
         adds = (2 * h, ADD_OPS, 2 * 3 * h)
-        rope = ((h + m.kv_dim) / t, ROPE_OPS, 2 * (h + m.kv_dim) / t)
+        rope = ((m.q_dim + m.kv_dim) / t, ROPE_OPS, 2 * (m.q_dim + m.kv_dim) / t)
         mlp_act = (act, ACT_OPS, act + act / (2 if m.gated_mlp else 1))
         terms = [norms, adds, rope, mlp_act]
         if m.experts > 1:          # MoE routing (module doc): router softmax/top-k, dispatch, combine
@@ -247,6 +248,17 @@ class LlmCost:
 
     def decode(self, kv_len: int, batch: int = 1) -> Work:
         return self.work(batch, batch, batch * kv_len, batch * kv_len)
+
+
+def step_macs(model: LlmConfig, n_tok: float, n_out: float, pairs: float, layers: int | None = None) -> tuple[float, float]:
+    """The MACs :meth:`LlmCost.work` prices for a step, before the tp split: (GEMM MACs, attention MACs).
+    GEMMs: every token through the layers' Q/K/V/O and active MLP/router matrices, ``n_out`` through the LM head;
+    attention: ``pairs`` query-key pairs x (QK^T + AV) x the query width (heads x head_dim). Checked against
+    chiplab's captured graph of the transformers model in tests/serve/test_llm_configs.py."""
+    m = model
+    L = m.layers if layers is None else layers
+    gemm = n_tok * L * (m.attn_params + m.active_mlp_macs_per_token) + n_out * m.hidden * m.vocab
+    return gemm, pairs * 2 * m.q_dim * L
 
 
 def _default_precision(chip: ChipSpec) -> str:

@@ -6,6 +6,7 @@ num_key_value_heads, intermediate_size, vocab_size (and the MoE fields for Mixtr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from chiplab.errors import ChiplabError
 
@@ -23,10 +24,30 @@ class LlmConfig:
     experts: int = 1              # MoE experts per layer (1: dense)
     experts_per_token: int = 1
     tied_embeddings: bool = False
+    explicit_head_dim: int | None = None   # a config's ``head_dim`` when heads x head_dim != hidden (Qwen3, Gemma)
+    sliding_window: int | None = None      # attention window, tokens (noted; attention is priced over the whole context)
+    source: str | None = None              # the config.json it came from (None: built in)
+
+    def _checked(self) -> "LlmConfig":
+        """Itself, if its sizes make a model (raises ValueError naming the field otherwise)."""
+        for f in ("hidden", "layers", "heads", "kv_heads", "intermediate", "vocab", "experts", "experts_per_token"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"{f} must be >= 1, got {getattr(self, f)}")
+        if self.heads % self.kv_heads:
+            raise ValueError(f"num_key_value_heads {self.kv_heads} does not divide num_attention_heads {self.heads}")
+        if self.explicit_head_dim is None and self.hidden % self.heads:
+            raise ValueError(f"num_attention_heads {self.heads} does not divide hidden_size {self.hidden}")
+        if self.experts_per_token > self.experts:
+            raise ValueError(f"num_experts_per_tok {self.experts_per_token} > experts {self.experts}")
+        return self
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        return self.explicit_head_dim or self.hidden // self.heads
+
+    @property
+    def q_dim(self) -> int:                # width of Q (and of attention's output before O)
+        return self.heads * self.head_dim
 
     @property
     def kv_dim(self) -> int:
@@ -34,8 +55,8 @@ class LlmConfig:
 
     # parameters, by layer type
     @property
-    def attn_params(self) -> int:          # per layer: Q, K, V, O
-        return self.hidden * (2 * self.hidden + 2 * self.kv_dim)
+    def attn_params(self) -> int:          # per layer: Q, K, V (hidden -> q/kv dims), O (q dim -> hidden)
+        return self.hidden * (2 * self.q_dim + 2 * self.kv_dim)
 
     @property
     def mlp_params_per_expert(self) -> int:
@@ -57,6 +78,15 @@ class LlmConfig:
     def params(self) -> int:
         """Matrix parameters (norm weights and biases, < 0.01 %, left out)."""
         return self.layers * self.layer_params + self.embed_params
+
+    @property
+    def notes(self) -> list[str]:
+        """What the cost model simplifies about this model (printed by ``chiplab serve``)."""
+        out = [f"model read from {self.source}"] if self.source else []
+        if self.sliding_window:
+            out.append(f"{self.name} attends over a sliding window of {self.sliding_window} tokens; attention is priced "
+                       f"over the whole context (exact up to {self.sliding_window} tokens, an upper bound beyond)")
+        return out
 
     @property
     def active_mlp_macs_per_token(self) -> int:
@@ -81,8 +111,13 @@ MODELS: dict[str, LlmConfig] = {
 
 
 def get_model(name: "str | LlmConfig") -> LlmConfig:
+    """A built-in name, an :class:`LlmConfig`, or a transformers ``config.json`` (or a directory holding one)."""
     if isinstance(name, LlmConfig):
         return name
-    if name not in MODELS:
-        raise ChiplabError(f"unknown LLM {name!r} (known: {', '.join(MODELS)})")
-    return MODELS[name]
+    if name in MODELS:
+        return MODELS[name]
+    if name.endswith(".json") or "/" in name or Path(name).exists():
+        from chiplab.serve.hf_config import from_hf_config
+
+        return from_hf_config(name)
+    raise ChiplabError(f"unknown LLM {name!r} (known: {', '.join(MODELS)}, or a transformers config.json)")

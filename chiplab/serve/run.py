@@ -225,7 +225,7 @@ def serve(model: str, system: str, *, tp: int | None = None, pp: int = 1, qps: f
           "chunked_prefill": chunked_prefill, "disaggregate": disaggregate}
     head = {"model": m.name, "system": sysm.name, "chip": cost.chip.name, "precision": cost.precision,
             "weights": cost.weights, "kv": cost.kv, "tp": cost.tp, "pp": cost.pp, "replicas": cost.replicas,
-            "kv_capacity_tokens": cost.kv_capacity_tokens,
+            "kv_capacity_tokens": cost.kv_capacity_tokens, "model_notes": m.notes,
             "engine": {"block_size": block_size, "kv_policy": kv_policy, "chunked_prefill": chunked_prefill,
                        "max_batched_tokens": token_budget, "max_seqs": max_seqs,
                        "disaggregate": None if disaggregate is None else {"prefill": disaggregate[0],
