@@ -146,7 +146,7 @@ class LlmCost:
             raise CapacityError(
                 f"{self.chip.name}: {self.model.name} ({self.weights}) weights need {self.weight_bytes_chip / 1e9:.1f} GB "
                 f"per chip with tp={self.tp}, pp={self.pp}, but {MEMORY_RESERVE:.0%} of {cap / 2**30:.0f} GiB is "
-                f"{usable / 1e9:.1f} GB (short by {(self.weight_bytes_chip - usable) / 1e9:.1f} GB; raise --tp or lower precision)")
+                f"{usable / 1e9:.1f} GB (short by {(self.weight_bytes_chip - usable) / 1e9:.1f} GB; raise --tp, or store weights in fewer bits: --weights int8 or fp8 where the chip has it)")
         self.kv_capacity_tokens = int((usable - self.weight_bytes_chip) / self.kv_bytes_per_token_chip)
 
     # ---- work ---------------------------------------------------------------------------
