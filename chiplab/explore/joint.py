@@ -122,12 +122,18 @@ class MaskedCNN(CNN):
         self.alpha = nn.Parameter(torch.zeros(len(self.widths), len(fractions)))
         self.tau = tau
         self.hard = False
+        self.straight_through = False
 
     def probs(self) -> torch.Tensor:
-        """[layers, candidates]: the softmax, or with ``hard`` the one-hot argmax."""
+        """[layers, candidates]: the softmax; with ``hard`` the one-hot argmax, with
+        ``straight_through`` the one-hot argmax forward and the softmax's gradient backward."""
         if self.hard:
             return F.one_hot(self.alpha.argmax(1), self.alpha.shape[1]).to(self.alpha.dtype)
-        return torch.softmax(self.alpha / self.tau, 1)
+        soft = torch.softmax(self.alpha / self.tau, 1)
+        if self.straight_through:
+            one = F.one_hot(soft.argmax(1), soft.shape[1]).to(soft.dtype)
+            return soft + (one - soft).detach()
+        return soft
 
     def masks(self) -> list[torch.Tensor]:
         p = self.probs()
@@ -250,12 +256,14 @@ class JointResult:
 
 def joint_train(problem: JointProblem, data, seed: int, lam: float = 0.05, epochs: int = 12,
                 finetune: int = 3, starts: int = 2, lr: float = 3e-3, lr_alpha: float = 0.05,
-                lr_hw: float = 0.05, warmup: int = 1, batch: int = 64, tau: tuple[float, float] = (1.0, 0.1)
-                ) -> JointResult:
+                lr_hw: float = 0.05, warmup: int = 1, batch: int = 64, tau: tuple[float, float] = (1.0, 0.1),
+                hard_last: int = 0) -> JointResult:
     """Network weights, width logits and hardware rows (``starts`` per dataflow) trained together on
     ``cross-entropy + lam * hardware_loss``; the logits are frozen for the first ``warmup`` epochs,
     then the softmax temperature falls geometrically from ``tau[0]`` to ``tau[1]`` (so that the masks
     approach one candidate each, as FBNetV2's annealed Gumbel softmax does; no Gumbel noise here).
+    For the last ``hard_last`` epochs the masks are straight-through one-hot (the network trains at
+    the widths it will be snapped to; the logits still get the softmax's gradient).
     Then the widths are snapped, the pruned network fine-tuned ``finetune`` epochs (cross-entropy)."""
     torch.manual_seed(seed)
     net = MaskedCNN(problem.widths)
@@ -273,6 +281,7 @@ def joint_train(problem: JointProblem, data, seed: int, lam: float = 0.05, epoch
         net.alpha.requires_grad_(epoch >= warmup)
         k = max(0, epoch - warmup) / max(1, epochs - warmup - 1)
         net.tau = tau[0] * (tau[1] / tau[0]) ** k
+        net.straight_through = epoch >= epochs - hard_last
         net.train()
         ce_sum = hw_sum = 0.0
         n = 0

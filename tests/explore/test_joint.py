@@ -113,3 +113,16 @@ def test_non_monomial_shapes_are_refused():
     with pytest.raises(RelaxError, match="not a monomial"):
         J._exponent(full, half, "x")
     assert J._exponent(torch.tensor([8.0, 0.0]), torch.tensor([4.0, 0.0]), "x").tolist() == [1.0, 0.0]
+
+
+def test_codesign_joint_bench_runs_and_ends_with_one_json_line(load_script, capsys):
+    import json
+
+    bench = load_script("bench/codesign_joint.py")
+    out = bench.main(["--seeds", "0", "--epochs", "2", "--warmup", "1", "--finetune", "1", "--budget", "2",
+                      "--starts", "1", "--steps", "3", "--hard-last", "1"])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(last) >= {"joint", "hardware_only", "half_width"}
+    for k in ("joint", "hardware_only", "half_width"):
+        assert 0 <= last[k]["accuracy"] <= 1 and last[k]["accuracy"] == out[k]["accuracy"]
+    assert last["joint"]["per_seed"][0]["widths"] != []
