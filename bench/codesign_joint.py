@@ -32,11 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from chiplab.explore import joint as J  # noqa: E402
-from chiplab.explore.evaluate import Evaluator  # noqa: E402
-from chiplab.explore.relax import gradient_search  # noqa: E402
+from chiplab.explore import joint as J
+from chiplab.explore.evaluate import Evaluator
+from chiplab.explore.relax import gradient_search
 
 
 def _row(net, acc, best, space, wall, extra) -> dict:
