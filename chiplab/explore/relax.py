@@ -24,9 +24,11 @@ What is relaxed, and how:
 * fused element-wise tails are hidden under their head as in :func:`chiplab.perf.price.overlap_fused`
   (each one's excess over what is left of its head's time, in order).
 
-Area is :func:`chiplab.hw.area.area` term by term (same cited tables). Only **hardware** parameters
-are co-optimised: the space's workloads are fixed networks with no accuracy model here, so a width
-multiplier would only ever shrink them; it is left out rather than faked.
+Area is :func:`chiplab.hw.area.area` term by term (same cited tables). Here only **hardware**
+parameters are co-optimised: the space's workloads are fixed networks with no accuracy model, so a
+width multiplier would only ever shrink them. ``metrics(..., shapes=...)`` takes layer shapes as
+torch tensors instead; :mod:`chiplab.explore.joint` uses it to train a network's channel widths
+together with the hardware, with an accuracy term.
 """
 from __future__ import annotations
 
@@ -312,8 +314,15 @@ class Relaxation:
             budget_v[h], budget_d[h] = torch.relu(hv - t_v[:, i]), torch.relu(hd - t_d[:, i])
         return out
 
-    def metrics(self, x: torch.Tensor, dataflow: str) -> dict[str, torch.Tensor]:
-        """Relaxed metrics of a batch of log-parameter rows ``x`` [B, 7] (order :data:`RELAXED`)."""
+    def metrics(self, x: torch.Tensor, dataflow: str,
+                shapes: dict[str, dict[str, torch.Tensor]] | None = None) -> dict[str, torch.Tensor]:
+        """Relaxed metrics of a batch of log-parameter rows ``x`` [B, 7] (order :data:`RELAXED`).
+
+        ``shapes`` (optional, per workload name) replaces the captured layer shapes with torch
+        tensors, so that the metrics are differentiable in them too (joint co-design,
+        :mod:`chiplab.explore.joint`): any of :data:`SHAPE_KEYS` per matrix layer [L], and ``vec``,
+        a factor [V] on each non-matrix layer's ops and bytes. What stays as captured: the residency
+        tables (which operands stay on chip) and the fused-tail structure."""
         if x.dim() == 1:
             x = x[None, :]
         self.evals += x.shape[0]
@@ -326,6 +335,8 @@ class Relaxation:
         lat = energy = edp = None
         powers = []
         for wl in self.workloads:
+            if shapes is not None and wl.name in shapes:
+                wl = _reshaped(wl, shapes[wl.name])
             cyc, j, dram = self._matrix(wl.mat, dataflow, R, C, ifm * 0.5 / e, fil * 0.5 / e, ofm * 0.5 / self.acc, bpc, w)
             head_s = cyc / clk
             t_s = head_s.sum(1)
@@ -399,6 +410,33 @@ class Relaxation:
         return out
 
 
+SHAPE_KEYS = ("M", "N", "K", "a_u", "extra_w", "macs")
+
+
+def _reshaped(wl: _Workload, shapes: dict[str, torch.Tensor]) -> _Workload:
+    """``wl`` with its matrix shapes (and non-matrix ops/bytes, scaled by ``vec``) replaced."""
+    bad = [k for k in shapes if k not in (*SHAPE_KEYS, "vec")]
+    if bad:
+        raise RelaxError(f"{wl.name}: shapes.{bad[0]}: not a shape the relaxation takes "
+                         f"({', '.join(SHAPE_KEYS)}, vec)")
+    mat = dict(wl.mat)
+    for k in SHAPE_KEYS:
+        if k in shapes:
+            v = torch.as_tensor(shapes[k], dtype=DT)
+            if v.shape != wl.mat[k].shape:
+                raise RelaxError(f"{wl.name}: shapes.{k}: {tuple(v.shape)} values for {tuple(wl.mat[k].shape)} layers")
+            mat[k] = v
+    vec = dict(wl.vec)
+    if "vec" in shapes:
+        f = torch.as_tensor(shapes["vec"], dtype=DT)
+        if f.shape != wl.vec["ops"].shape:
+            raise RelaxError(f"{wl.name}: shapes.vec: {tuple(f.shape)} factors for {tuple(wl.vec['ops'].shape)} layers")
+        vec["ops"] = wl.vec["ops"] * f
+        for k in ("dram_r", "dram_w", "sram_r", "sram_w"):
+            vec[k] = wl.vec[k] * f[:, None]
+    return _Workload(wl.name, wl.weight, mat, vec, wl.tails, wl.fixed_s, wl.fixed_j)
+
+
 def _field(chip, path: str) -> Any:
     obj: Any = chip
     for part in path.split("."):
@@ -447,7 +485,6 @@ def gradient_search(space: Space, evaluator, budget: int = 64, seed: int = 0, st
     to its neighbouring legal designs (2 nearest values per parameter), all of them are ranked by
     the relaxation (free), and the best ``budget`` distinct designs are verified by the exact model
     (``evaluator.compute``, the only evaluations counted)."""
-    import itertools
     import time
 
     if space.spec.constraints.price_usd is not None:
@@ -457,7 +494,7 @@ def gradient_search(space: Space, evaluator, budget: int = 64, seed: int = 0, st
     evals0 = rel.evals
     gen = torch.Generator().manual_seed(seed)
     lo, hi = _t(rel.lo), _t(rel.hi)
-    cands: dict[tuple, tuple[str, dict[str, Any]]] = {}
+    rows: dict[str, torch.Tensor] = {}
     for df in rel.dataflows:
         x = (lo + (hi - lo) * torch.rand(starts, len(RELAXED), generator=gen, dtype=DT)).requires_grad_()
         opt = torch.optim.Adam([x], lr=lr)
@@ -468,7 +505,25 @@ def gradient_search(space: Space, evaluator, budget: int = 64, seed: int = 0, st
             opt.step()
             with torch.no_grad():
                 x.copy_(torch.maximum(torch.minimum(x, hi), lo))
-        for row in x.detach():
+        rows[df] = x.detach()
+    return snap_and_verify(rel, evaluator, rows, budget, t0, evals0)
+
+
+def snap_and_verify(rel: Relaxation, evaluator, rows: dict[str, torch.Tensor], budget: int,
+                    t0: float | None = None, evals0: int | None = None) -> Search:
+    """Snap each optimum in ``rows`` (log-parameter rows per dataflow) to its neighbouring legal
+    designs (2 nearest values per parameter), rank them all by ``rel`` (relaxed-feasible first, then
+    penalised log EDP) and verify the best ``budget`` distinct ones with the exact model
+    (``evaluator.compute``). ``t0``/``evals0``: where the relaxation's time and count started."""
+    import itertools
+    import time
+
+    space = rel.space
+    t0 = time.perf_counter() if t0 is None else t0
+    evals0 = rel.evals if evals0 is None else evals0
+    cands: dict[tuple, tuple[str, dict[str, Any]]] = {}
+    for df, xs in rows.items():
+        for row in xs:
             for combo in itertools.product(*rel.neighbours(row)):
                 params = dict(combo)
                 if "arch.dataflow" in space.spec.parameters:
