@@ -58,11 +58,16 @@ def serve_cmd(
 
     if sweep:
         return _sweep(model, system, as_json)
+    from chiplab.cli import busy
+
+    what = "searching for the highest QPS meeting the limits" if (search or qps is None) and trace is None else "simulating"
     try:
-        out = serve(model, system, tp=tp, pp=pp, qps=qps, search=search, requests=requests, seed=seed,
-                    precision=precision, weights=weights, kv=kv, max_seqs=max_seqs, token_budget=max_batched_tokens,
-                    block_size=block_size, kv_policy=kv_policy, chunked_prefill=chunked_prefill, trace=trace,
-                    disaggregate=None if disaggregate is None else _ratio(disaggregate))
+        with busy(f"{what}: {model} on {system}"):
+            out = serve(model, system, tp=tp, pp=pp, qps=qps, search=search, requests=requests, seed=seed,
+                        precision=precision, weights=weights, kv=kv, max_seqs=max_seqs,
+                        token_budget=max_batched_tokens, block_size=block_size, kv_policy=kv_policy,
+                        chunked_prefill=chunked_prefill, trace=trace,
+                        disaggregate=None if disaggregate is None else _ratio(disaggregate))
     except ChiplabError as e:
         _fail(e)
         return
