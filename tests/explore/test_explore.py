@@ -64,7 +64,6 @@ def test_resume_after_sigkill_loses_no_finished_trial(tmp_path):
     assert len(after) == len(before) + 16 - (res.resumed - len(before))
 
 
-@pytest.mark.slow
 def test_ray_cluster_finds_the_same_best_design():
     ray = pytest.importorskip("ray")
     try:
