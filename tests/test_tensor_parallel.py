@@ -106,7 +106,12 @@ def test_decode_splits_the_kv_cache_by_heads(decode):
     assert sum(c.kind == "all-reduce" and c.elements == CFG["hidden_size"] for c in cs) == 2 * 2 + 1
 
 
-def test_cross_check_with_llmcost_on_dgx_h100(prefill, tmp_path):
+MEDIUM = {"model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 4,
+          "num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 32000}
+
+
+@pytest.mark.parametrize("cfg, prompt, tp", [(CFG, P, 2), (MEDIUM, 512, 4)], ids=["tiny-tp2", "medium-tp4"])
+def test_cross_check_with_llmcost_on_dgx_h100(cfg, prompt, tp, tmp_path):
     """LlmCost (analytical) and the captured graph model the same Megatron split: per-chip MACs and the block
     all-reduces agree exactly; the step times come from different pricers (LlmCost's roofline vs the GPU class
     model on the per-chip graph) and are only reported."""
@@ -115,10 +120,10 @@ def test_cross_check_with_llmcost_on_dgx_h100(prefill, tmp_path):
 
     d = tmp_path / "cfg"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps(CFG))
+    (d / "config.json").write_text(json.dumps(cfg))
     m = get_model(str(d))
     sysm = load_system("dgx-h100")
-    tp = 2
+    prefill, P = _capture_prefill(cfg, prompt), prompt
     cost = LlmCost(m, sysm, tp=tp, precision="bf16")
     w = cost.work(P, P, P * P, 0)                 # the capture's convention: all P logits, the full P x P scores
     per_chip, _ = tensor_parallel(prefill, tp)
@@ -131,12 +136,25 @@ def test_cross_check_with_llmcost_on_dgx_h100(prefill, tmp_path):
     print(f"step time: captured graph on the GPU model {e.latency_s * 1e6:.1f} us, LlmCost {cost.time(w) * 1e6:.1f} us,"
           f" ratio {ratio:.2f}")
     assert ratio > 0
+    # weights per chip: LlmCost's matrices / tp, plus the 1-D weights (norm scales, rotary frequencies) that
+    # LlmCost leaves out and every chip of the graph's split holds
+    assert e.weight_bytes_chip - _weights(prefill, 1, 1) * 2 == cost.weight_bytes_chip
+
+
+def test_more_chips_than_kv_heads_replicates_the_kv_projections(prefill):
+    """tp=4 > 2 KV heads: each chip computes the one KV head its query heads use (LlmCost's ``kv_shards``), so
+    the K/V projections' per-chip N is head_dim, not kv_dim / tp, and the per-chip MACs exceed 1/tp."""
+    per_chip, _ = tensor_parallel(prefill, 4)
+    k = next(n for n in per_chip.nodes if n.module_path.endswith("layers.0.self_attn.k_proj"))
+    q = next(n for n in per_chip.nodes if n.module_path.endswith("layers.0.self_attn.q_proj"))
+    assert (k.gemm.N, q.gemm.N) == (32, 256 // 4)
+    assert per_chip.macs * 4 > prefill.macs
 
 
 def test_a_tpu_system_prices_the_same_split_with_the_systolic_model(prefill):
     sysm = load_system("tpu-v4-8")
     chip = sysm.chip()
-    assert chip.arch.kind != "gpu"
+    assert chip.arch.kind == "npu"               # tpu-v4: the NPU class model (systolic arrays + vector units)
     one = estimate_parallel(prefill, sysm, 1, precision="bf16")
     two = estimate_parallel(prefill, sysm, 2, precision="bf16")
     assert two.estimate.macs * 2 == one.estimate.macs == prefill.macs
