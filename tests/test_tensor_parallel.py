@@ -191,3 +191,14 @@ def test_no_attention_is_refused():
         tensor_parallel(g, 2)
     with pytest.raises(ChiplabError, match="tp must be"):
         tensor_parallel(g, 0)
+
+
+@pytest.mark.parametrize("args, text", [(["--system", "nosuch", "--tp", "2"], "unknown system"),
+                                        (["--system", "tpu-v4-8", "--tp", "8"], "--tp 8 is more than the 4 chips")])
+def test_cli_errors_are_one_line_before_any_capture(args, text):
+    from typer.testing import CliRunner
+
+    from chiplab.cli import app
+
+    r = CliRunner().invoke(app, ["parallel", "llama-7b", *args])
+    assert r.exit_code == 2 and text in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -227,7 +227,10 @@ def split(graph: Graph, tp: int) -> Split:
     if rest:
         notes.append(f"{len(rest)} GEMM(s) after the last block left unsplit (replicated): "
                      + ", ".join(n.label for n in rest[:3]))
-    if head is None:
+    if head is None and tail and tail[-1].gemm.N in rows:
+        notes.append(f"LM head {tail[-1].label!r}: vocabulary {tail[-1].gemm.N} not divisible by tp={tp}; it and the "
+                     "embeddings are left unsplit (replicated on every chip)")
+    elif head is None:
         notes.append("no LM head (a GEMM after the last block whose N is an embedding table's rows): nothing "
                      "vocab-parallel; embeddings replicated on every chip")
     split_embed = word is not None
