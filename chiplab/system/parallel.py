@@ -115,7 +115,7 @@ def _shrink(t: TensorSpec, f: int, prefer: int | None = None) -> TensorSpec:
     dims = list(t.shape)
     cand = [i for i, d in enumerate(dims) if d % f == 0 and d >= f]
     if not cand:
-        return t if t.numel == 0 else dataclasses.replace(t, shape=tuple(dims))  # caller checks divisibility
+        return t          # no dimension divides: left whole (callers check with _divides first)
     pick = next((i for i in cand if prefer is not None and dims[i] == prefer), max(cand, key=lambda i: dims[i]))
     dims[pick] //= f
     return dataclasses.replace(t, shape=tuple(dims))
