@@ -26,7 +26,8 @@ LAZY_COMMANDS = {"run": ("chiplab.emu.cli", "run_cmd"), "debug": ("chiplab.emu.c
                  "measure": ("chiplab.measure.cli", "measure_cmd"), "calibrate": ("chiplab.measure.cli", "calibrate_cmd"),
                  "report": ("chiplab.report.cli", "report_cmd"), "explore": ("chiplab.explore.cli", "explore_cmd"),
                  "serve": ("chiplab.serve.cli", "serve_cmd"), "partition": ("chiplab.partition.cli", "partition_cmd"),
-                 "scenario": ("chiplab.scenario.cli", "scenario_cmd")}
+                 "scenario": ("chiplab.scenario.cli", "scenario_cmd"),
+                 "parallel": ("chiplab.system.cli", "parallel_cmd")}
 
 
 class _LazyGroup(TyperGroup):

@@ -214,7 +214,7 @@ def test_compare_marks_a_chip_the_workload_does_not_fit():
 
 
 EVERY_COMMAND = {"estimate", "compare", "presets", "workloads", "run", "debug", "measure", "calibrate", "report",
-                 "explore", "scenario", "serve", "partition"}
+                 "explore", "scenario", "serve", "partition", "parallel"}
 
 
 def test_every_command_is_registered_and_loads_through_the_real_app():
