@@ -130,3 +130,22 @@ def test_loop_bench_runs(load_script, tmp_path):
     row = load_script("bench/explore_loop.py").measure(130, tmp_path)
     assert row["trials"] == 130 and row["front"] > 0 and row["loop_cpu_s"] > row["stub_s"] > 0
     assert (tmp_path / "p130.png").stat().st_size > 1000 and list((tmp_path / "out130").glob("edge-t*.yaml"))
+
+
+def test_an_untested_optuna_uses_the_public_api_and_gets_the_same_trials(tmp_path, monkeypatch):
+    """On an optuna version the internals-reading fast paths were not checked on, the loop falls back
+    to optuna's own sampler, tell and add_trial: the same trials, and a journal optuna loads."""
+    import optuna
+
+    from chiplab.explore import search
+    from chiplab.explore.space import load_space
+
+    space_file = Path(__file__).with_name("tiny_space.yaml")
+    fast = search.run(load_space(space_file), trials=40, storage=tmp_path / "fast.log")
+    monkeypatch.setattr(search, "TESTED_OPTUNA", ())
+    assert not search.fast_paths()
+    slow = search.run(load_space(space_file), trials=40, storage=tmp_path / "slow.log")
+    assert [t.params for t in slow.study.trials] == [t.params for t in fast.study.trials]
+    loaded = optuna.load_study(study_name=load_space(space_file).name, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "slow.log"))))
+    assert len(loaded.trials) == 40
