@@ -23,7 +23,6 @@ import os
 import queue
 import re
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ torch.set_num_threads(1)
 from chiplab.capture.workloads import build  # noqa: E402
 from chiplab.hw.host import detect_host  # noqa: E402
 from chiplab.scenario import scenarios as S  # noqa: E402
+from chiplab.scenario.loadgen import run_summary  # noqa: E402
 from chiplab.scenario.service import EstimateService  # noqa: E402
 from chiplab.scenario.workloads import squad_seq_lens  # noqa: E402
 
@@ -128,12 +128,7 @@ def loadgen_run(lg, model, samples, lens, scenario, *, duration_s, min_queries, 
     n = len(samples)
     sut = lg.ConstructSUT(sut_obj.issue, sut_obj.flush)
     qsl = lg.ConstructQSL(n, n, lambda idx: None, lambda idx: None)
-    with tempfile.TemporaryDirectory() as d:
-        ls = lg.LogSettings()
-        ls.log_output.outdir = d
-        ls.log_output.copy_summary_to_stdout = False
-        lg.StartTestWithLogSettings(sut, qsl, s, ls)
-        text = (Path(d) / "mlperf_log_summary.txt").read_text()
+    text = run_summary(lg, sut, qsl, s)
     sut_obj.stop = True
     sut_obj.worker.join()
     lg.DestroyQSL(qsl)

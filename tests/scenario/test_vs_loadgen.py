@@ -2,10 +2,8 @@
 p90 and Server p99 should match the simulator's on the same constant-service model.
 Skips when mlperf_loadgen (pip: mlcommons-loadgen) is not importable."""
 import re
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ import pytest
 lg = pytest.importorskip("mlperf_loadgen")
 
 from chiplab.scenario import sim  # noqa: E402
+from chiplab.scenario.loadgen import run_summary  # noqa: E402
 from chiplab.scenario.service import ConstantService  # noqa: E402
 
 SERVICE_S = 0.02
@@ -40,12 +39,7 @@ def _run(scenario, seen=None, service_s=SERVICE_S, **settings):
         setattr(s, k, v)
     sut = lg.ConstructSUT(issue, lambda: None)
     qsl = lg.ConstructQSL(16, 16, lambda i: None, lambda i: None)
-    with tempfile.TemporaryDirectory() as d:
-        ls = lg.LogSettings()
-        ls.log_output.outdir = d
-        ls.log_output.copy_summary_to_stdout = False
-        lg.StartTestWithLogSettings(sut, qsl, s, ls)
-        text = (Path(d) / "mlperf_log_summary.txt").read_text()
+    text = run_summary(lg, sut, qsl, s)
     lg.DestroyQSL(qsl)
     lg.DestroySUT(sut)
     return {int(float(m.group(1))): float(m.group(2)) / 1e9
